@@ -1,0 +1,37 @@
+"""gradviz: see how a gradient is made. Trace a NumPy function, differentiate it in reverse mode, and
+annotate every edge with its local partial derivative and its chain-rule product."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from .backward import backward
+from .errors import GradvizError
+from .graph import Graph
+from .loader import leaf_values, load
+from .trace import run
+
+__all__ = ["trace", "trace_file", "Graph", "GradvizError"]
+__version__ = "0.1.0"
+
+
+def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, **leaf_values_: Any) -> Graph:
+    """Trace fn once on its leaves, run backward, and return the annotated Graph.
+
+    Each parameter of fn is a leaf; its value comes from leaf_values_, else the parameter's default,
+    else a global of the same name. Example: `trace(f, x=2.0, y=3.0).grad("x")`.
+    """
+    from .loader import as_leaf_value
+    values = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
+    graph = run(fn, values, granularity)
+    graph.source = getattr(fn, "__qualname__", "")
+    return backward(graph, seed_grad)
+
+
+def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto", seed_grad: Any = None,
+               overrides: dict[str, str] | None = None) -> Graph:
+    """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE texts."""
+    model = load(f"{path}:{name}", overrides)
+    graph = run(model.fn, model.leaves, granularity)
+    graph.source = model.source
+    return backward(graph, seed_grad)

@@ -1,0 +1,56 @@
+"""Reverse mode over a finished Graph: fills every edge's upstream and chain, and every node's grad.
+
+Nodes and their incoming edges are stored in a topological order, so one loop over the edges in
+reverse visits each result before its inputs: no recursion, no sort, however deep the graph.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import GradvizError
+from .graph import Graph
+from .ops import OPS, unbroadcast
+
+
+def backward(graph: Graph, seed: Any = None) -> Graph:
+    """Differentiate the output with respect to every node. seed: ∂output (default 1, ones for an array)."""
+    nodes, edges = graph.nodes, graph.edges
+    scalar = graph.granularity == "scalar"
+    for n in nodes:
+        n.grad = 0.0 if scalar else np.zeros(np.shape(n.value))
+    out_shape = np.shape(graph.output) if scalar else np.shape(nodes[graph.output].value)
+    try:
+        seeds = np.broadcast_to(np.asarray(1.0 if seed is None else seed, dtype=float), out_shape)
+    except ValueError:
+        raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape {out_shape}")
+    if scalar:
+        for i, s in zip(graph.output_ids(), seeds.ravel().tolist()):
+            nodes[i].grad += s
+        for e in reversed(edges):
+            up = nodes[e.dst].grad
+            e.upstream = up
+            e.chain = c = up * e.local
+            nodes[e.src].grad += c
+        return graph
+    nodes[graph.output].grad = seeds.copy()
+    for e in reversed(edges):
+        up = nodes[e.dst].grad
+        e.upstream = up
+        e.chain = c = _tensor_chain(graph, e, up)
+        src = nodes[e.src]
+        src.grad = src.grad + c
+    return graph
+
+
+def _tensor_chain(graph: Graph, e: Any, up: np.ndarray) -> np.ndarray:
+    """upstream × local for one tensor edge: the vector-Jacobian product, shaped like the input."""
+    dst = graph.nodes[e.dst]
+    op = OPS[dst.op]
+    args, params = dst.ctx
+    if op.kind == "elementwise":
+        return unbroadcast(up * e.local, np.shape(args[e.arg]))
+    if op.kind == "reduce":
+        return np.broadcast_to(np.reshape(up, params["keep_shape"]), e.local.shape) * e.local
+    return op.vjp[e.arg](up, args, dst.value, params)

@@ -1,0 +1,182 @@
+"""Node, Edge, Graph: the traced DAG and its JSON form. Pure data: no NumPy dispatch, no rendering.
+
+Nodes are stored in creation order, which is a topological order (an operation is recorded after its
+inputs), and each node's incoming edges are stored contiguously, starting at `first_edge`. Backward is
+therefore one pass over the edges in reverse, and a node's inputs are a slice of the edge list.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterator
+
+import numpy as np
+
+from .ops import OPS
+
+SCHEMA = "gradviz/graph@1"
+
+
+class Node:
+    """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
+
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx")
+
+    def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
+                 nondiff: bool, first_edge: int, ctx: Any = None) -> None:
+        self.id = id
+        self.name = name  # the variable it was bound to, or None (then its label is an expression)
+        self.kind = kind  # "leaf" | "const" | "op"
+        self.op = op
+        self.value = value  # float at scalar granularity, ndarray at tensor granularity
+        self.grad: Any = 0.0  # ∂output/∂node, filled by backward
+        self.nondiff = nondiff
+        self.first_edge = first_edge
+        self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self.value)
+
+
+class Edge:
+    """input → result. local: ∂result/∂input; upstream: ∂output/∂result; chain: upstream × local."""
+
+    __slots__ = ("src", "dst", "arg", "local", "upstream", "chain")
+
+    def __init__(self, src: int, dst: int, arg: int, local: Any) -> None:
+        self.src = src
+        self.dst = dst
+        self.arg = arg
+        self.local = local  # None where the local Jacobian is left unmaterialised (tensor dot, indexing)
+        self.upstream: Any = None
+        self.chain: Any = None
+
+
+class Graph:
+    def __init__(self, granularity: str) -> None:
+        self.granularity = granularity
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        self.leaves: dict[str, Any] = {}  # name -> node id (tensor) or array of node ids (scalar)
+        self.output: Any = None  # node id, or an array of node ids for an array output split into scalars
+        self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
+        self._labels: dict[int, str] = {}
+
+    # -- structure --------------------------------------------------------------------------------
+    def in_edges(self, node_id: int) -> list[Edge]:
+        end = self.nodes[node_id + 1].first_edge if node_id + 1 < len(self.nodes) else len(self.edges)
+        return self.edges[self.nodes[node_id].first_edge:end]
+
+    def output_ids(self) -> list[int]:
+        return np.ravel(self.output).astype(int).tolist()
+
+    def rule(self, edge: Edge) -> str:
+        return OPS[self.nodes[edge.dst].op].rule(edge.arg)
+
+    # -- values for people ------------------------------------------------------------------------
+    @property
+    def output_value(self) -> Any:
+        return self._gather(self.output, "value")
+
+    def grad(self, leaf: str) -> np.ndarray:
+        """∂output/∂leaf, shaped like the leaf."""
+        if leaf not in self.leaves:
+            raise KeyError(f"no leaf named {leaf!r}; leaves: {', '.join(self.leaves)}")
+        return np.asarray(self._gather(self.leaves[leaf], "grad"), dtype=float)
+
+    def _gather(self, ref: Any, attr: str) -> Any:
+        if isinstance(ref, np.ndarray):
+            flat = [getattr(self.nodes[i], attr) for i in ref.ravel().tolist()]
+            out = np.array(flat, dtype=float).reshape(ref.shape)
+            return float(out) if out.ndim == 0 else out
+        value = getattr(self.nodes[int(ref)], attr)
+        return float(value) if np.ndim(value) == 0 else np.asarray(value)
+
+    def label(self, node_id: int) -> str:
+        node = self.nodes[node_id]
+        if node.name is not None:
+            return node.name
+        label = self._labels.get(node_id)
+        if label is None:
+            label = self._labels[node_id] = self._expression(node_id, depth=2)
+        return label
+
+    def _expression(self, node_id: int, depth: int) -> str:
+        """A short label built from the inputs' labels, for a value never bound to a variable."""
+        node = self.nodes[node_id]
+        if node.name is not None:
+            return node.name
+        if node.kind == "const":
+            return _const_label(node.value)
+        if depth == 0:
+            return "…"
+        op = OPS[node.op]
+        parts = []
+        for e in self.in_edges(node_id):
+            part = self._expression(e.src, depth - 1)
+            if self.nodes[e.src].name is None and self.nodes[e.src].kind == "op" and any(c in part for c in "+-*/@ "):
+                part = f"({part})"
+            parts.append(part)
+        if op.kind == "reduce" and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
+            shown = parts[:3] + (["…"] if len(parts) > 3 else [])
+            text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
+        else:
+            idx = node.ctx[1].get("idx", "…") if node.ctx else "…"
+            text = op.label.format(*parts, idx=idx)
+        return text if len(text) <= 28 else text[:27] + "…"
+
+    # -- JSON -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "granularity": self.granularity,
+            "source": self.source,
+            "output": _ids_json(self.output),
+            "nodes": [
+                {"id": f"n{n.id}", "label": self.label(n.id), "kind": n.kind, "op": n.op,
+                 "shape": list(n.shape), "value": _num(n.value), "grad": _num(n.grad),
+                 "nondiff": bool(n.nondiff)}
+                for n in self.nodes
+            ],
+            "edges": [
+                {"src": f"n{e.src}", "dst": f"n{e.dst}", "arg": e.arg, "rule": self.rule(e),
+                 "local": _num(e.local), "upstream": _num(e.upstream), "chain": _num(e.chain)}
+                for e in self.edges
+            ],
+        }
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def _const_label(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.size == 1:
+        return f"{float(arr.ravel()[0]):g}"
+    return f"const{list(arr.shape)}"
+
+
+def _ids_json(ref: Any) -> Any:
+    if isinstance(ref, np.ndarray):
+        return np.vectorize(lambda i: f"n{i}", otypes=[object])(ref).tolist() if ref.ndim else f"n{int(ref)}"
+    return None if ref is None else f"n{int(ref)}"
+
+
+def _num(value: Any) -> Any:
+    """A number or nested list for JSON; NaN and ±inf become the strings "nan", "inf", "-inf"."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        v = float(arr)
+        return v if math.isfinite(v) else str(v)
+    if np.isfinite(arr).all():
+        return arr.tolist()
+    return np.vectorize(lambda v: v if math.isfinite(v) else str(v), otypes=[object])(arr).tolist()

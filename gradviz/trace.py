@@ -1,0 +1,601 @@
+"""The traced value type and the NumPy dispatch that records every operation into a Graph.
+
+A model's leaves are handed to its function as `Traced` values. NumPy routes its ufuncs and array
+functions to `Traced.__array_ufunc__` / `__array_function__`, Python routes + - * / ** and friends to the
+dunder methods, and each lands in `Tracer.apply`, which looks the operation up in ops.OPS, computes the
+forward value and the local partials, and appends a node and its incoming edges.
+
+Two granularities share that path:
+- scalar: every array element is its own node; an operation on arrays becomes one scalar node per
+  output element, dot/matmul/sum become products and n-ary sums, and indexing only picks elements.
+- tensor: one node per NumPy operation, holding whole arrays.
+"""
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import GradvizError, ModelError, UnsupportedOperation
+from .graph import Edge, Graph, Node
+from .ops import OPS
+
+SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
+
+
+class _TooLarge(BaseException):
+    """Raised inside the model when an "auto" scalar trace outgrows SCALAR_LIMIT; never reaches the user.
+    A BaseException so a model's own `except Exception` cannot swallow it."""
+
+
+class Traced:
+    """A value flowing through the model: its NumPy value and where it sits in the graph."""
+
+    __slots__ = ("tracer", "value", "ref", "named")
+    __array_priority__ = 1000.0
+
+    def __init__(self, tracer: "Tracer", value: np.ndarray, ref: Any) -> None:
+        self.tracer = tracer
+        self.value = value
+        self.ref = ref  # tensor: node id; scalar: array of node ids shaped like value
+        self.named = False
+
+    # -- array-like surface ------------------------------------------------------------------
+    shape = property(lambda self: self.value.shape)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    dtype = property(lambda self: self.value.dtype)
+    T = property(lambda self: self.tracer.transpose(self, None))
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"Traced({self.value!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value.item() if self.value.ndim == 0 else self.value, spec)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __float__(self) -> float:
+        raise UnsupportedOperation("float() of a traced value drops its gradient; keep it as a NumPy value")
+
+    __int__ = __index__ = __float__
+
+    def __array__(self, dtype=None, copy=None):
+        raise UnsupportedOperation("np.array/np.asarray of a traced value is not supported (it would drop its "
+                                   "gradient); build arrays from leaves instead")
+
+    # -- Python operators --------------------------------------------------------------------
+    def __add__(self, o): return self.tracer.apply("add", (self, o))
+    def __radd__(self, o): return self.tracer.apply("add", (o, self))
+    def __sub__(self, o): return self.tracer.apply("sub", (self, o))
+    def __rsub__(self, o): return self.tracer.apply("sub", (o, self))
+    def __mul__(self, o): return self.tracer.apply("mul", (self, o))
+    def __rmul__(self, o): return self.tracer.apply("mul", (o, self))
+    def __truediv__(self, o): return self.tracer.apply("div", (self, o))
+    def __rtruediv__(self, o): return self.tracer.apply("div", (o, self))
+    def __pow__(self, o): return self.tracer.apply("pow", (self, o))
+    def __rpow__(self, o): return self.tracer.apply("pow", (o, self))
+    def __matmul__(self, o): return self.tracer.matmul(self, o)
+    def __rmatmul__(self, o): return self.tracer.matmul(o, self)
+    def __neg__(self): return self.tracer.apply("neg", (self,))
+    def __pos__(self): return self
+    def __abs__(self): return self.tracer.apply("abs", (self,))
+    def __getitem__(self, index): return self.tracer.getitem(self, index)
+
+    # comparisons carry no gradient: they answer with plain NumPy values
+    def __lt__(self, o): return self.value < _plain(o)
+    def __le__(self, o): return self.value <= _plain(o)
+    def __gt__(self, o): return self.value > _plain(o)
+    def __ge__(self, o): return self.value >= _plain(o)
+    def __eq__(self, o): return self.value == _plain(o)
+    def __ne__(self, o): return self.value != _plain(o)
+    __hash__ = object.__hash__
+
+    # -- ndarray methods ---------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False): return self.tracer.reduce("sum", self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return self.tracer.reduce("mean", self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return self.tracer.reduce("max", self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return self.tracer.reduce("min", self, axis, keepdims)
+    def dot(self, o): return self.tracer.matmul(self, o)
+    def clip(self, lo, hi): return self.tracer.apply("clip", (self, lo, hi))
+    def transpose(self, *axes): return self.tracer.transpose(self, _axes(axes))
+    def argmax(self, *a, **k): return self.value.argmax(*a, **k)
+    def argmin(self, *a, **k): return self.value.argmin(*a, **k)
+
+    def reshape(self, *shape, order="C"):
+        return self.tracer.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    # -- NumPy protocols ---------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if kwargs.get("out") is not None:
+            raise UnsupportedOperation(f"np.{ufunc.__name__}(..., out=...) writes in place; assign the result instead")
+        if method == "__call__":
+            if ufunc is np.matmul:
+                return self.tracer.matmul(*inputs)
+            if ufunc in _UFUNC_OPS:
+                return self.tracer.apply(_UFUNC_OPS[ufunc], inputs)
+            if ufunc in _NOGRAD_UFUNCS:
+                return ufunc(*map(_plain, inputs), **kwargs)
+        raise UnsupportedOperation(_unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
+
+    def __array_function__(self, func, types, args, kwargs):
+        handler = _FUNCTIONS.get(func)
+        if handler is not None:
+            return handler(self.tracer, *args, **kwargs)
+        if func in _NOGRAD_FUNCTIONS:
+            return func(*map(_plain, args), **kwargs)
+        raise UnsupportedOperation(_unsupported(_numpy_name(func)))
+
+
+class Tracer:
+    """Records operations on Traced values into one Graph."""
+
+    def __init__(self, granularity: str, max_nodes: int | None = None) -> None:
+        self.graph = Graph(granularity)
+        self.scalar = granularity == "scalar"
+        self.max_nodes = max_nodes
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
+                   nondiff: Any = None, arity: int = 0) -> np.ndarray:
+        """Append one node per element of `values` (scalar) and return their ids, shaped like values.
+        The caller then appends `arity` edges per node, in the same order."""
+        nodes = self.graph.nodes
+        start, first_edge = len(nodes), len(self.graph.edges)
+        flat = values.ravel().tolist()
+        nd = [False] * len(flat) if nondiff is None else np.broadcast_to(nondiff, values.shape).ravel().tolist()
+        for k, v in enumerate(flat):
+            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity))
+        self._check_size()
+        return np.arange(start, len(nodes)).reshape(values.shape)
+
+    def _add_node(self, kind: str, op: str | None, value: np.ndarray, name: str | None = None,
+                  nondiff: bool = False, ctx: Any = None) -> int:
+        nodes = self.graph.nodes
+        nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx))
+        return len(nodes) - 1
+
+    def _check_size(self) -> None:
+        if self.max_nodes is not None and len(self.graph.nodes) > self.max_nodes:
+            raise _TooLarge
+
+    def leaf(self, name: str, value: np.ndarray) -> Traced:
+        if self.scalar:
+            names = [name + _index_text(idx) for idx in np.ndindex(value.shape)] if value.ndim else [name]
+            return Traced(self, value, self._add_nodes("leaf", None, value, names))
+        return Traced(self, value, self._add_node("leaf", None, value, name))
+
+    def lift(self, x: Any) -> Traced:
+        """A Traced value for x: itself, or a new constant node."""
+        if isinstance(x, Traced):
+            if x.tracer is not self:
+                raise UnsupportedOperation("a traced value from another trace was mixed into this one")
+            return x
+        value = _const_value(x)
+        if self.scalar:
+            return Traced(self, value, self._add_nodes("const", None, value))
+        return Traced(self, value, self._add_node("const", None, value))
+
+    # -- operations ------------------------------------------------------------------------------
+    def apply(self, name: str, args: tuple) -> Traced:
+        """An elementwise operation (broadcasting its inputs)."""
+        op = OPS[name]
+        xs = [self.lift(a) for a in args]
+        vals = [x.value for x in xs]
+        with np.errstate(all="ignore"):
+            out = np.asarray(op.forward(*vals), dtype=float)
+            locs = [np.broadcast_to(np.asarray(p, dtype=float), out.shape) for p in op.partials(vals, out)]
+            nondiff = op.nondiff(vals, out) if op.nondiff else None
+        if not self.scalar:
+            ctx = (tuple(vals), {})
+            nid = self._add_node("op", name, out, nondiff=bool(np.any(nondiff)), ctx=ctx)
+            self.graph.edges.extend(Edge(x.ref, nid, i, loc) for i, (x, loc) in enumerate(zip(xs, locs)))
+            return Traced(self, out, nid)
+        refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
+        locs = [loc.ravel().tolist() for loc in locs]
+        if name == "add":
+            return Traced(self, out, self._scalar_sums(out, refs, locs))
+        ids = self._add_nodes("op", name, out, nondiff=nondiff, arity=len(xs))
+        edges = self.graph.edges
+        for k, nid in enumerate(ids.ravel().tolist()):
+            for i in range(len(xs)):
+                edges.append(Edge(refs[i][k], nid, i, locs[i][k]))
+        return Traced(self, out, ids)
+
+    def _scalar_sums(self, out: np.ndarray, refs: list, locs: list) -> np.ndarray:
+        """Scalar x + y. An input that is itself an unnamed sum is opened up, so a sum of many terms is one
+        n-ary node, as a textbook draws the neuron's Σ; the replaced partial sum is pruned if unused."""
+        nodes, edges = self.graph.nodes, self.graph.edges
+        ids = []
+        for k, v in enumerate(out.ravel().tolist()):
+            terms = []
+            for r in (refs[0][k], refs[1][k]):
+                n = nodes[r]
+                if n.kind == "op" and n.name is None and n.op in ("add", "sum"):
+                    terms.extend(e.src for e in self.graph.in_edges(r))
+                else:
+                    terms.append(r)
+            nid = len(nodes)
+            op = "add" if len(terms) == 2 else "sum"
+            nodes.append(Node(nid, None, "op", op, v, False, len(edges)))
+            edges.extend(Edge(t, nid, i, 1.0) for i, t in enumerate(terms))
+            ids.append(nid)
+        self._check_size()
+        return np.array(ids, dtype=np.int64).reshape(out.shape)
+
+    def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
+        op = OPS[name]
+        x = self.lift(x)
+        xs = x.value
+        axes = tuple(range(xs.ndim)) if axis is None else _normalize_axes(axis, xs.ndim)
+        keep_shape = tuple(1 if i in axes else n for i, n in enumerate(xs.shape))
+        out_shape = keep_shape if keepdims else tuple(n for i, n in enumerate(xs.shape) if i not in axes)
+        if not self.scalar:
+            with np.errstate(all="ignore"):
+                out = np.asarray(op.forward(xs, axis=axes, keepdims=True), dtype=float)
+                local = np.asarray(op.local(xs, out, axes), dtype=float)
+            nondiff = bool(np.any(op.nondiff(xs, out, axes))) if op.nondiff else False
+            value = out.reshape(out_shape)
+            nid = self._add_node("op", name, value, nondiff=nondiff, ctx=((xs,), {"keep_shape": keep_shape}))
+            self.graph.edges.append(Edge(x.ref, nid, 0, local))
+            return Traced(self, value, nid)
+        # split into scalars: one n-ary node per output element, over the elements folded into it
+        kept = [i for i in range(xs.ndim) if i not in axes]
+        order = kept + list(axes)
+        n = int(np.prod([xs.shape[i] for i in axes], dtype=int))
+        vals = np.transpose(xs, order).reshape(-1, n)
+        refs = np.transpose(np.broadcast_to(x.ref, xs.shape), order).reshape(-1, n)
+        with np.errstate(all="ignore"):
+            out = np.asarray(op.forward(vals, axis=1, keepdims=True), dtype=float)
+            local = op.local(vals, out, 1).tolist()
+        nondiff = op.nondiff(vals, out, 1) if op.nondiff else None
+        ids = self._add_nodes("op", name, out[:, 0], nondiff=nondiff, arity=n)
+        edges = self.graph.edges
+        for k, nid in enumerate(ids.tolist()):
+            row, loc = refs[k].tolist(), local[k]
+            edges.extend(Edge(row[i], nid, i, loc[i]) for i in range(n))
+        return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
+
+    def matmul(self, a: Any, b: Any) -> Traced:
+        a, b = self.lift(a), self.lift(b)
+        if a.ndim == 0 or b.ndim == 0:
+            return self.apply("mul", (a, b))
+        if not self.scalar:
+            with np.errstate(all="ignore"):
+                out = np.asarray(np.matmul(a.value, b.value), dtype=float)
+            op = OPS["matmul"]
+            args = (a.value, b.value)
+            nid = self._add_node("op", "matmul", out, ctx=(args, {}))
+            for i, x in enumerate((a, b)):
+                # a scalar result's Jacobian is just its gradient, shaped like the input: show it
+                local = op.vjp[i](np.ones(()), args, out, {}) if out.size == 1 else None
+                self.graph.edges.append(Edge(x.ref, nid, i, local))
+            return Traced(self, out, nid)
+        # split into scalars: products a[..i,k]*b[..k,j], then one n-ary sum over k
+        a2 = a if a.ndim > 1 else self._view(a, lambda v: v[None, :])
+        b2 = b if b.ndim > 1 else self._view(b, lambda v: v[:, None])
+        products = self.apply("mul", (self._view(a2, lambda v: v[..., :, :, None]),
+                                      self._view(b2, lambda v: v[..., None, :, :])))
+        total = self.reduce("sum", products, axis=-2)
+        if a.ndim == 1:
+            total = self._view(total, lambda v: v[..., 0, :])
+        if b.ndim == 1:
+            total = self._view(total, lambda v: v[..., 0])
+        return total
+
+    def _view(self, x: Traced, pick: Callable) -> Traced:
+        """Scalar granularity: rearranged elements are the same nodes, so a view adds none."""
+        return Traced(self, np.asarray(pick(x.value)), np.asarray(pick(x.ref)))
+
+    def _structural(self, name: str, x: Any, pick: Callable, params: dict) -> Traced:
+        x = self.lift(x)
+        if self.scalar:
+            return self._view(x, pick)
+        value = np.asarray(pick(x.value), dtype=float)
+        nid = self._add_node("op", name, value, ctx=((x.value,), params))
+        self.graph.edges.append(Edge(x.ref, nid, 0, None))
+        return Traced(self, value, nid)
+
+    def getitem(self, x: Any, index: Any) -> Traced:
+        index = _plain_index(index)
+        return self._structural("getitem", x, lambda v: v[index], {"index": index, "idx": _index_label(index)})
+
+    def reshape(self, x: Any, shape: Any) -> Traced:
+        return self._structural("reshape", x, lambda v: np.reshape(v, shape), {})
+
+    def transpose(self, x: Any, axes: Any) -> Traced:
+        return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
+
+    # -- names -----------------------------------------------------------------------------------
+    def name_locals(self, local_vars: dict) -> None:
+        """Label values by the variable they were first bound to."""
+        for var, v in local_vars.items():
+            if type(v) is Traced and not v.named and v.tracer is self:
+                v.named = True
+                self._name(v, var)
+
+    def _name(self, v: Traced, var: str) -> None:
+        nodes = self.graph.nodes
+        if not self.scalar or v.ref.ndim == 0:
+            node = nodes[int(v.ref)]
+            if node.kind == "op" and node.name is None:
+                node.name = var
+            return
+        for idx in np.ndindex(v.ref.shape):
+            node = nodes[int(v.ref[idx])]
+            if node.kind == "op" and node.name is None:
+                node.name = var + _index_text(idx)
+
+    # -- finishing -------------------------------------------------------------------------------
+    def finish(self, result: Any) -> Graph:
+        """Make `result` the output and drop what does not lead to it (keeping every leaf)."""
+        out = self.lift(result)
+        graph = self.graph
+        graph.output = out.ref
+        needed = [False] * len(graph.nodes)
+        for i in graph.output_ids():
+            needed[i] = True
+        for e in reversed(graph.edges):
+            if needed[e.dst]:
+                needed[e.src] = True
+        keep = [n for n in graph.nodes if needed[n.id] or n.kind == "leaf"]
+        if len(keep) < len(graph.nodes):
+            _renumber(graph, keep)
+        return graph
+
+
+def _renumber(graph: Graph, keep: list[Node]) -> None:
+    new_id = {n.id: i for i, n in enumerate(keep)}
+    kept_edges = [graph.in_edges(n.id) for n in keep]
+    graph.edges = []
+    for n, edges in zip(keep, kept_edges):
+        n.id = new_id[n.id]
+        n.first_edge = len(graph.edges)
+        for e in edges:
+            e.src, e.dst = new_id[e.src], new_id[e.dst]
+        graph.edges.extend(edges)
+    graph.nodes = keep
+    graph.leaves = {k: _remap(v, new_id) for k, v in graph.leaves.items()}
+    graph.output = _remap(graph.output, new_id)
+
+
+def _remap(ref: Any, new_id: dict) -> Any:
+    if isinstance(ref, np.ndarray):
+        return np.array([new_id[i] for i in ref.ravel().tolist()], dtype=np.int64).reshape(ref.shape)
+    return new_id[ref]
+
+
+# -- NumPy entry points ----------------------------------------------------------------------------
+
+_UFUNC_OPS = {
+    np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div", np.power: "pow",
+    np.negative: "neg", np.absolute: "abs", np.square: "square", np.sqrt: "sqrt", np.exp: "exp",
+    np.log: "log", np.tanh: "tanh", np.maximum: "maximum", np.minimum: "minimum",
+}
+# Comparisons and the like carry no gradient: they run on the plain values.
+_NOGRAD_UFUNCS = {
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.isnan, np.isinf, np.isfinite, np.sign, np.logical_and, np.logical_or, np.logical_not,
+}
+_NOGRAD_FUNCTIONS = {
+    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.zeros_like, np.ones_like,
+    np.empty_like, np.allclose, np.isclose, np.array_equal, np.count_nonzero,
+}
+
+
+def _reduction(name: str) -> Callable:
+    def handler(tracer: Tracer, a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs.get("where") is not None:
+            raise UnsupportedOperation(f"np.{name}(..., out=/where=) is not supported")
+        return tracer.reduce(name, a, axis, bool(keepdims))
+    return handler
+
+
+def _clip(tracer: Tracer, a, a_min=None, a_max=None, out=None, **kwargs):
+    lo = kwargs.get("min", a_min)
+    hi = kwargs.get("max", a_max)
+    return tracer.apply("clip", (a, -np.inf if lo is None else lo, np.inf if hi is None else hi))
+
+
+_FUNCTIONS: dict[Callable, Callable] = {
+    np.sum: _reduction("sum"), np.mean: _reduction("mean"),
+    np.max: _reduction("max"), np.amax: _reduction("max"),
+    np.min: _reduction("min"), np.amin: _reduction("min"),
+    np.dot: lambda t, a, b, out=None: t.matmul(a, b),
+    np.clip: _clip,
+    np.transpose: lambda t, a, axes=None: t.transpose(a, axes),
+    np.reshape: lambda t, a, shape=None, *args, **kw: t.reshape(a, kw.get("newshape", shape)),
+}
+
+
+def _plain(x: Any) -> Any:
+    return x.value if isinstance(x, Traced) else x
+
+
+def _const_value(x: Any) -> np.ndarray:
+    try:
+        value = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}")
+    return value
+
+
+def _plain_index(index: Any) -> Any:
+    """Indices never carry gradient; ranges and lists become arrays so every path indexes alike."""
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, Traced) for i in items):
+        raise UnsupportedOperation("indexing with a traced value is not supported; index with integers")
+    fixed = tuple(np.asarray(i) if isinstance(i, (range, list)) else i for i in items)
+    return fixed if isinstance(index, tuple) else fixed[0]
+
+
+def _index_text(idx: tuple) -> str:
+    return "[" + ",".join(str(i) for i in idx) + "]"
+
+
+def _index_label(index: Any) -> str:
+    items = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for i in items:
+        if isinstance(i, slice):
+            parts.append(":".join("" if v is None else str(v) for v in (i.start, i.stop))
+                         + ("" if i.step is None else f":{i.step}"))
+        elif isinstance(i, (int, np.integer)):
+            parts.append(str(int(i)))
+        else:
+            parts.append("…")
+    return ",".join(parts)
+
+
+def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for a in axes:
+        if not -ndim <= int(a) < ndim:
+            raise UnsupportedOperation(f"axis {a} is out of bounds for an array of {ndim} dimensions")
+    return tuple(sorted(int(a) % ndim for a in axes))
+
+
+def _axes(axes: tuple) -> Any:
+    if not axes or axes == (None,):
+        return None
+    return tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+
+
+def _numpy_name(func: Callable) -> str:
+    module = getattr(func, "__module__", "numpy") or "numpy"
+    prefix = "np" + module[len("numpy"):] if module.startswith("numpy") else module
+    return f"{prefix}.{getattr(func, '__name__', func)}".replace("np.core.fromnumeric", "np")
+
+
+def _unsupported(what: str) -> str:
+    return f"{what} is not supported on traced values; `gradviz ops` lists the supported operations"
+
+
+# -- Python built-ins that compare instead of computing --------------------------------------------
+
+def _fold(op: str, builtin: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        items = list(args[0]) if len(args) == 1 and not isinstance(args[0], Traced) else list(args)
+        traced = next((x for x in items if isinstance(x, Traced)), None)
+        if traced is None or kwargs:
+            return builtin(*args, **kwargs)
+        acc = items[0]
+        for x in items[1:]:
+            acc = traced.tracer.apply(op, (acc, x))
+        return acc
+    wrapper.__name__ = builtin.__name__
+    return wrapper
+
+
+def _traced_sum(iterable, /, start=0):
+    items = list(iterable)
+    if not any(isinstance(x, Traced) for x in items):
+        return builtins.sum(items, start)
+    acc = items[0] if (isinstance(start, (int, float)) and start == 0) else start + items[0]
+    for x in items[1:]:
+        acc = acc + x
+    return acc
+
+
+BUILTINS = {"max": _fold("maximum", builtins.max), "min": _fold("minimum", builtins.min), "sum": _traced_sum}
+
+
+# -- running a model ---------------------------------------------------------------------------------
+
+def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto") -> Graph:
+    """Call fn once on traced leaves and return its graph (forward only; backward fills the gradients)."""
+    if granularity == "auto":
+        try:
+            return _run(fn, leaves, "scalar", SCALAR_LIMIT)
+        except _TooLarge:
+            return _run(fn, leaves, "tensor", None)
+    if granularity not in ("scalar", "tensor"):
+        raise GradvizError(f"granularity must be scalar, tensor or auto, not {granularity!r}")
+    return _run(fn, leaves, granularity, None)
+
+
+def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None) -> Graph:
+    tracer = Tracer(granularity, max_nodes)
+    args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
+    tracer.graph.leaves = {name: a.ref for name, a in args.items()}
+    filename = fn.__code__.co_filename
+    result = _call(fn, args, tracer, filename)
+    if isinstance(result, Traced) and result.tracer is tracer:
+        return tracer.finish(result)
+    if result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result):
+        raise ModelError(f"{fn.__name__} returned {_describe(result)}; it must return a number or an array")
+    return tracer.finish(result)
+
+
+def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
+    def local_trace(frame, event, arg):
+        if event in ("line", "return"):
+            tracer.name_locals(frame.f_locals)
+        return local_trace
+
+    def global_trace(frame, event, arg):
+        return local_trace if frame.f_code.co_filename == filename else None
+
+    glob = fn.__globals__
+    saved = {k: glob[k] for k in BUILTINS if k in glob}
+    glob.update(BUILTINS)
+    previous = sys.gettrace()
+    sys.settrace(global_trace)
+    try:
+        return fn(**args)
+    except (_TooLarge, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise ModelError(where(exc, filename) + _message(exc)) from exc
+    finally:
+        sys.settrace(previous)
+        for k in BUILTINS:
+            if k in saved:
+                glob[k] = saved[k]
+            else:
+                glob.pop(k, None)
+
+
+def where(exc: BaseException, filename: str) -> str:
+    """"file:line: " of the innermost frame of the model's own file in exc's traceback."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    return f"{_display(filename)}:{line}: " if line is not None else ""
+
+
+def _display(filename: str) -> str:
+    rel = os.path.relpath(filename)
+    return filename if rel.startswith("..") else rel
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, GradvizError):
+        return str(exc)
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _numeric(x: Any) -> bool:
+    try:
+        return np.asarray(x).dtype.kind in "biuf"
+    except Exception:
+        return False
+
+
+def _describe(x: Any) -> str:
+    if x is None:
+        return "None"
+    return f"a {type(x).__name__}"
