@@ -80,6 +80,18 @@ def test_empty_path_still_renders_svg(monkeypatch, tmp_path):
     assert svg_texts(data) == ["a", "b"]
 
 
+def test_embedded_found_through_package_metadata_as_last_resort(no_dot, monkeypatch, tmp_path):
+    """Interpreter elsewhere and nothing on PATH (e.g. a --user install): importlib.metadata finds it."""
+    monkeypatch.setattr(render_mod, "_embedded", None)
+    monkeypatch.setattr(render_mod.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    data, renderer = render("digraph { a -> b }", "svg")
+    assert renderer.startswith("embedded Graphviz (graphviz-pure ")
+    assert svg_texts(data) == ["a", "b"]
+    exe, _ = render_mod._embedded
+    assert os.path.basename(exe).startswith("graphviz-pure")
+
+
 def test_env_var_forces_embedded_even_with_dot(monkeypatch):
     monkeypatch.setenv("GRADVIZ_RENDERER", "embedded")
     data, renderer = render("digraph { a -> b }", "svg")

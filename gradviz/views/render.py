@@ -23,7 +23,7 @@ Environment:
     (useful for tests and benchmarks); ``system`` forces the system ``dot``;
     unset, empty or ``auto`` picks the system ``dot`` when there is one.
 
-Nothing here imports ``graphviz`` or ``importlib.metadata`` at module level:
+Nothing here imports ``graphviz`` (or ``importlib.metadata``) at module level:
 they are imported by the functions that need them, to keep CLI startup fast.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from gradviz.errors import RenderError
 
@@ -113,28 +114,22 @@ def _system_renderer() -> str:
 
 
 def _embedded_renderer() -> tuple[str, str]:
-    """Locate the graphviz-pure program installed by pip; returns (path, label)."""
+    """Locate the graphviz-pure program installed by pip; returns (path, label).
+
+    Cheap lookups first (the scripts folder beside the interpreter, then PATH);
+    importlib.metadata costs ~50 ms of imports, so it is only the last resort.
+    """
     global _embedded
     if _embedded is not None:
         return _embedded
-    import importlib.metadata as metadata  # lazy
-
-    exe = None
-    version = None
-    try:
-        dist = metadata.distribution(_EMBEDDED_DIST)
-    except metadata.PackageNotFoundError:
-        dist = None
-    if dist is not None:
-        version = dist.version
-        for entry in dist.files or ():
-            if entry.name in ("graphviz-pure", "graphviz-pure.exe"):
-                path = os.path.realpath(str(dist.locate_file(entry)))
-                if os.path.isfile(path) and os.access(path, os.X_OK):
-                    exe = path
-                    break
-    if exe is None:  # e.g. installed some other way: fall back to PATH
+    names = ("graphviz-pure.exe", "graphviz-pure") if os.name == "nt" else ("graphviz-pure",)
+    here = os.path.dirname(sys.executable)
+    exe = next((os.path.join(here, n) for n in names if _is_program(os.path.join(here, n))), None)
+    if exe is None:
         exe = shutil.which("graphviz-pure")
+    version = _embedded_version()
+    if exe is None:
+        exe, version = _embedded_from_metadata()
     if exe is None:
         raise RenderError(
             "no Graphviz renderer found: reinstall gradviz (pip install gradviz brings "
@@ -143,6 +138,39 @@ def _embedded_renderer() -> tuple[str, str]:
     label = f"embedded Graphviz ({_EMBEDDED_DIST} {version})" if version else f"embedded Graphviz ({_EMBEDDED_DIST})"
     _embedded = (exe, label)
     return _embedded
+
+
+def _is_program(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _embedded_version() -> str | None:
+    """Version from the wheel's ``graphviz_pure-VERSION.dist-info`` folder name (no imports needed)."""
+    prefix, suffix = "graphviz_pure-", ".dist-info"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(prefix) and name.endswith(suffix):
+                return name[len(prefix):-len(suffix)]
+    return None
+
+
+def _embedded_from_metadata() -> tuple[str | None, str | None]:
+    import importlib.metadata as metadata  # lazy and slow: last resort
+
+    try:
+        dist = metadata.distribution(_EMBEDDED_DIST)
+    except metadata.PackageNotFoundError:
+        return None, None
+    for entry in dist.files or ():
+        if entry.name in ("graphviz-pure", "graphviz-pure.exe"):
+            path = os.path.realpath(str(dist.locate_file(entry)))
+            if _is_program(path):
+                return path, dist.version
+    return None, dist.version
 
 
 def _render_embedded(exe: str, source: str, fmt: str) -> bytes:
