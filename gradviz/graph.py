@@ -81,9 +81,15 @@ class Graph:
 
     def grad(self, leaf: str) -> np.ndarray:
         """∂output/∂leaf, shaped like the leaf."""
-        if leaf not in self.leaves:
-            raise KeyError(f"no leaf named {leaf!r}; leaves: {', '.join(self.leaves)}")
-        return np.asarray(self._gather(self.leaves[leaf], "grad"), dtype=float)
+        return np.asarray(self._gather(self._leaf(leaf), "grad"), dtype=float)
+
+    def leaf_value(self, leaf: str) -> np.ndarray:
+        return np.asarray(self._gather(self._leaf(leaf), "value"), dtype=float)
+
+    def _leaf(self, name: str) -> Any:
+        if name not in self.leaves:
+            raise KeyError(f"no leaf named {name!r}; leaves: {', '.join(self.leaves)}")
+        return self.leaves[name]
 
     def _gather(self, ref: Any, attr: str) -> Any:
         if isinstance(ref, np.ndarray):
@@ -146,8 +152,16 @@ class Graph:
             ],
         }
 
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+    def to_json(self) -> str:
+        """The graph as JSON text: one node or edge per line, so it reads and diffs well."""
+        d = self.to_dict()
+        head = {k: v for k, v in d.items() if k not in ("nodes", "edges")}
+        dump = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731
+        lines = ["{"] + [f" {dump(k)}: {dump(v)}," for k, v in head.items()]
+        for key in ("nodes", "edges"):
+            items = ",\n".join(f"  {dump(item)}" for item in d[key])
+            lines.append(f' "{key}": [\n{items}\n ]' + ("," if key == "nodes" else ""))
+        return "\n".join(lines) + "\n}\n"
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)

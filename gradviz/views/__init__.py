@@ -1,0 +1,1 @@
+"""Views read a finished Graph and show it; they never compute derivatives."""

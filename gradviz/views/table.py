@@ -1,0 +1,80 @@
+"""The terminal view: forward table, backward table (in the order backward visits the edges), gradients."""
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..graph import Graph
+from . import format as fmt
+
+MAX_ROWS = 200  # a table longer than this shows its first rows and says how many it left out
+
+
+def forward_table(graph: Graph) -> Table:
+    tensor = graph.granularity == "tensor"
+    t = Table(title="Forward pass", title_justify="left", expand=False)
+    t.add_column("node", overflow="fold")
+    t.add_column("op")
+    if tensor:
+        t.add_column("shape")
+    t.add_column("inputs", overflow="fold")
+    t.add_column("value", justify="right", overflow="fold")
+    for n in graph.nodes[:MAX_ROWS]:
+        op = n.op or n.kind
+        inputs = ", ".join(graph.label(e.src) for e in graph.in_edges(n.id))
+        row = [Text(graph.label(n.id)), Text(op + (" ⚠" if n.nondiff else ""))]
+        if tensor:
+            row.append(Text(fmt.shape(n.shape)))
+        row += [Text(inputs), _num(n.value)]
+        t.add_row(*row)
+    _cut(t, len(graph.nodes))
+    return t
+
+
+def backward_table(graph: Graph) -> Table:
+    t = Table(title="Backward pass (edges in the order backward visits them; chain = upstream × local)",
+              title_justify="left")
+    t.add_column("edge", overflow="fold")
+    t.add_column("rule", overflow="fold")
+    t.add_column("local", justify="right", overflow="fold")
+    t.add_column("upstream", justify="right", overflow="fold")
+    t.add_column("chain", justify="right", overflow="fold")
+    visited = list(reversed(graph.edges))
+    for e in visited[:MAX_ROWS]:
+        t.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(graph.rule(e)),
+                  _num(e.local), _num(e.upstream), _num(e.chain))
+    _cut(t, len(visited))
+    return t
+
+
+def gradient_table(graph: Graph) -> Table:
+    out = fmt.value(graph.output_value)
+    t = Table(title=f"Gradient (output = {out})", title_justify="left")
+    t.add_column("leaf")
+    t.add_column("value", justify="right", overflow="fold")
+    t.add_column("∂output/∂leaf", justify="right", overflow="fold")
+    for name in graph.leaves:
+        t.add_row(Text(name), _num(graph.leaf_value(name)), _num(graph.grad(name)))
+    return t
+
+
+def tables(graph: Graph) -> Group:
+    parts = [forward_table(graph), backward_table(graph), gradient_table(graph)]
+    if any(n.nondiff for n in graph.nodes):
+        parts.append(Text("⚠ not differentiable at this point (a tie, or exactly at a kink): "
+                          "the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0", style="yellow"))
+    return Group(*parts)
+
+
+def print_tables(graph: Graph, console: Console) -> None:
+    console.print(tables(graph))
+
+
+def _num(v) -> Text:
+    return Text(fmt.value(v), style="" if fmt.finite(v) else "bold red")
+
+
+def _cut(t: Table, total: int) -> None:
+    if total > MAX_ROWS:
+        t.caption = f"first {MAX_ROWS} of {total} rows; --format json has them all"
