@@ -160,8 +160,9 @@ class Tracer:
         self._check_size()
         return np.arange(start, len(nodes)).reshape(values.shape)
 
-    def _add_node(self, kind: str, op: str | None, value: np.ndarray, name: str | None = None,
+    def _add_node(self, kind: str, op: str | None, value: Any, name: str | None = None,
                   nondiff: bool = False, ctx: Any = None) -> int:
+        """Append one node (a tensor, or one scalar); the caller then appends its incoming edges."""
         nodes = self.graph.nodes
         nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx))
         return len(nodes) - 1
@@ -184,6 +185,10 @@ class Tracer:
             return x
         value = _const_value(x)
         if self.scalar:
+            if value.ndim == 0:
+                ref = np.array(self._add_node("const", None, value.item()))
+                self._check_size()
+                return Traced(self, value, ref)
             return Traced(self, value, self._add_nodes("const", None, value))
         return Traced(self, value, self._add_node("const", None, value))
 
@@ -195,8 +200,19 @@ class Tracer:
         vals = [x.value for x in xs]
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(*vals), dtype=float)
-            locs = [np.broadcast_to(np.asarray(p, dtype=float), out.shape) for p in op.partials(vals, out)]
+            partials = op.partials(vals, out)
             nondiff = op.nondiff(vals, out) if op.nondiff else None
+        if self.scalar and out.ndim == 0:
+            # scalars in, one scalar out (a loop over Python numbers): skip the array bookkeeping below
+            refs0 = [int(x.ref) for x in xs]
+            if name == "add":
+                nid = self._sum_node(out.item(), refs0[0], refs0[1])
+            else:
+                nid = self._add_node("op", name, out.item(), nondiff=bool(nondiff))
+                self.graph.edges.extend(map(Edge, refs0, [nid] * len(xs), range(len(xs)), map(float, partials)))
+            self._check_size()
+            return Traced(self, out, np.array(nid))
+        locs = [np.broadcast_to(np.asarray(p, dtype=float), out.shape) for p in partials]
         if not self.scalar:
             ctx = (tuple(vals), {})
             nid = self._add_node("op", name, out, nondiff=bool(np.any(nondiff)), ctx=ctx)
@@ -205,34 +221,41 @@ class Tracer:
         refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
         locs = [loc.ravel().tolist() for loc in locs]
         if name == "add":
-            return Traced(self, out, self._scalar_sums(out, refs, locs))
+            return Traced(self, out, self._scalar_sums(out, refs))
         ids = self._add_nodes("op", name, out, nondiff=nondiff, arity=len(xs))
-        edges = self.graph.edges
-        for k, nid in enumerate(ids.ravel().tolist()):
-            for i in range(len(xs)):
-                edges.append(Edge(refs[i][k], nid, i, locs[i][k]))
+        if len(xs) > 1:  # node by node, its inputs in order
+            refs = [[r for group in zip(*refs) for r in group]]
+            locs = [[v for group in zip(*locs) for v in group]]
+        self._add_edges(ids, len(xs), refs[0], locs[0])
         return Traced(self, out, ids)
 
-    def _scalar_sums(self, out: np.ndarray, refs: list, locs: list) -> np.ndarray:
-        """Scalar x + y. An input that is itself an unnamed sum is opened up, so a sum of many terms is one
-        n-ary node, as a textbook draws the neuron's Σ; the replaced partial sum is pruned if unused."""
-        nodes, edges = self.graph.nodes, self.graph.edges
-        ids = []
-        for k, v in enumerate(out.ravel().tolist()):
-            terms = []
-            for r in (refs[0][k], refs[1][k]):
-                n = nodes[r]
-                if n.kind == "op" and n.name is None and n.op in ("add", "sum"):
-                    terms.extend(e.src for e in self.graph.in_edges(r))
-                else:
-                    terms.append(r)
-            nid = len(nodes)
-            op = "add" if len(terms) == 2 else "sum"
-            nodes.append(Node(nid, None, "op", op, v, False, len(edges)))
-            edges.extend(Edge(t, nid, i, 1.0) for i, t in enumerate(terms))
-            ids.append(nid)
+    def _add_edges(self, ids: np.ndarray, arity: int, srcs: list, locs: list) -> None:
+        """Scalar granularity: `arity` edges into each node of `ids`; srcs and locs list them node by node."""
+        dsts = np.repeat(ids.ravel(), arity).tolist()
+        self.graph.edges.extend(map(Edge, srcs, dsts, list(range(arity)) * ids.size, locs))
+
+    def _scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
+        """Scalar x + y, elementwise: one sum node per element of out."""
+        sum_node = self._sum_node
+        ids = [sum_node(v, a, b) for v, a, b in zip(out.ravel().tolist(), refs[0], refs[1])]
         self._check_size()
         return np.array(ids, dtype=np.int64).reshape(out.shape)
+
+    def _sum_node(self, value: float, a: int, b: int) -> int:
+        """The node for a + b. An input that is itself an unnamed sum is opened up, so a sum of many terms is
+        one n-ary node, as a textbook draws the neuron's Σ; the replaced partial sum is pruned if unused."""
+        nodes, edges = self.graph.nodes, self.graph.edges
+        terms = []
+        for r in (a, b):
+            n = nodes[r]
+            if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
+                terms.extend([e.src for e in self.graph.in_edges(r)])
+            else:
+                terms.append(r)
+        nid = len(nodes)
+        nodes.append(Node(nid, None, "op", "add" if len(terms) == 2 else "sum", value, False, len(edges)))
+        edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
+        return nid
 
     def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
         op = OPS[name]
@@ -258,13 +281,10 @@ class Tracer:
         refs = np.transpose(np.broadcast_to(x.ref, xs.shape), order).reshape(-1, n)
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(vals, axis=1, keepdims=True), dtype=float)
-            local = op.local(vals, out, 1).tolist()
+            local = np.asarray(op.local(vals, out, 1), dtype=float)
         nondiff = op.nondiff(vals, out, 1) if op.nondiff else None
         ids = self._add_nodes("op", name, out[:, 0], nondiff=nondiff, arity=n)
-        edges = self.graph.edges
-        for k, nid in enumerate(ids.tolist()):
-            row, loc = refs[k].tolist(), local[k]
-            edges.extend(Edge(row[i], nid, i, loc[i]) for i in range(n))
+        self._add_edges(ids, n, refs.ravel().tolist(), local.ravel().tolist())
         return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
 
     def matmul(self, a: Any, b: Any) -> Traced:
