@@ -173,7 +173,7 @@ class Tracer:
 
     def leaf(self, name: str, value: np.ndarray) -> Traced:
         if self.scalar:
-            names = [name + _index_text(idx) for idx in np.ndindex(value.shape)] if value.ndim else [name]
+            names = [name + text for text in _index_texts(value.shape)] if value.ndim else [name]
             return Traced(self, value, self._add_nodes("leaf", None, value, names))
         return Traced(self, value, self._add_node("leaf", None, value, name))
 
@@ -352,10 +352,10 @@ class Tracer:
             if node.kind == "op" and node.name is None:
                 node.name = var
             return
-        for idx in np.ndindex(v.ref.shape):
-            node = nodes[int(v.ref[idx])]
+        for i, text in zip(v.ref.ravel().tolist(), _index_texts(v.ref.shape)):
+            node = nodes[i]
             if node.kind == "op" and node.name is None:
-                node.name = var + _index_text(idx)
+                node.name = var + text
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(self, result: Any) -> Graph:
@@ -376,21 +376,26 @@ class Tracer:
 
 
 def _renumber(graph: Graph, keep: list[Node]) -> None:
-    new_id = {n.id: i for i, n in enumerate(keep)}
-    kept_edges = [graph.in_edges(n.id) for n in keep]
-    graph.edges = []
-    for n, edges in zip(keep, kept_edges):
+    # one pass, no per-node lists: a kept node keeps all its incoming edges, and they stay in order
+    new_id: list[Any] = [None] * len(graph.nodes)
+    for i, n in enumerate(keep):
+        new_id[n.id] = i
+    edges = [e for e in graph.edges if new_id[e.dst] is not None]
+    first = 0
+    for n in keep:
+        end = graph.nodes[n.id + 1].first_edge if n.id + 1 < len(graph.nodes) else len(graph.edges)
+        n.first_edge, first = first, first + end - n.first_edge
+    for n in keep:
         n.id = new_id[n.id]
-        n.first_edge = len(graph.edges)
-        for e in edges:
-            e.src, e.dst = new_id[e.src], new_id[e.dst]
-        graph.edges.extend(edges)
+    for e in edges:
+        e.src, e.dst = new_id[e.src], new_id[e.dst]
+    graph.edges = edges
     graph.nodes = keep
     graph.leaves = {k: _remap(v, new_id) for k, v in graph.leaves.items()}
     graph.output = _remap(graph.output, new_id)
 
 
-def _remap(ref: Any, new_id: dict) -> Any:
+def _remap(ref: Any, new_id: list) -> Any:
     if isinstance(ref, np.ndarray):
         return np.array([new_id[i] for i in ref.ravel().tolist()], dtype=np.int64).reshape(ref.shape)
     return new_id[ref]
@@ -460,8 +465,12 @@ def _plain_index(index: Any) -> Any:
     return fixed if isinstance(index, tuple) else fixed[0]
 
 
-def _index_text(idx: tuple) -> str:
-    return "[" + ",".join(str(i) for i in idx) + "]"
+def _index_texts(shape: tuple) -> list[str]:
+    """"[i,j]" for every index of an array of this shape, in C order."""
+    texts = [""]
+    for n in shape:
+        texts = [f"{t},{i}" for t in texts for i in range(n)]
+    return [f"[{t[1:]}]" for t in texts]
 
 
 def _index_label(index: Any) -> str:
