@@ -13,6 +13,8 @@ Two granularities share that path:
 from __future__ import annotations
 
 import builtins
+import functools
+import gc
 import os
 import sys
 import traceback
@@ -30,6 +32,22 @@ SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph sta
 class _TooLarge(BaseException):
     """Raised inside the model when an "auto" scalar trace outgrows SCALAR_LIMIT; never reaches the user.
     A BaseException so a model's own `except Exception` cannot swallow it."""
+
+
+def _untraced(method: Callable) -> Callable:
+    """Run a Tracer operation with sys.settrace off. The naming trace function is called on every Python
+    call while it is on, even in files it then ignores: that was half the cost of a scalar operation."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        trace = sys.gettrace()
+        if trace is None:
+            return method(*args, **kwargs)
+        sys.settrace(None)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            sys.settrace(trace)
+    return wrapper
 
 
 class Traced:
@@ -193,6 +211,7 @@ class Tracer:
         return Traced(self, value, self._add_node("const", None, value))
 
     # -- operations ------------------------------------------------------------------------------
+    @_untraced
     def apply(self, name: str, args: tuple) -> Traced:
         """An elementwise operation (broadcasting its inputs)."""
         op = OPS[name]
@@ -257,6 +276,7 @@ class Tracer:
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
         return nid
 
+    @_untraced
     def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
         op = OPS[name]
         x = self.lift(x)
@@ -287,6 +307,7 @@ class Tracer:
         self._add_edges(ids, n, refs.ravel().tolist(), local.ravel().tolist())
         return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
 
+    @_untraced
     def matmul(self, a: Any, b: Any) -> Traced:
         a, b = self.lift(a), self.lift(b)
         if a.ndim == 0 or b.ndim == 0:
@@ -318,6 +339,7 @@ class Tracer:
         """Scalar granularity: rearranged elements are the same nodes, so a view adds none."""
         return Traced(self, np.asarray(pick(x.value)), np.asarray(pick(x.ref)))
 
+    @_untraced
     def _structural(self, name: str, x: Any, pick: Callable, params: dict) -> Traced:
         x = self.lift(x)
         if self.scalar:
@@ -555,6 +577,18 @@ def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto") 
 
 
 def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None) -> Graph:
+    # A trace allocates millions of Node and Edge objects and frees none of them: the cyclic garbage
+    # collector would walk them all again and again (half the time of a million-node trace), to find nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _trace(fn, leaves, granularity, max_nodes)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _trace(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None) -> Graph:
     tracer = Tracer(granularity, max_nodes)
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
     tracer.graph.leaves = {name: a.ref for name, a in args.items()}
