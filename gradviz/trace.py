@@ -15,9 +15,11 @@ from __future__ import annotations
 import builtins
 import functools
 import gc
+import operator
 import os
 import sys
 import traceback
+from itertools import chain, repeat
 from typing import Any, Callable
 
 import numpy as np
@@ -48,6 +50,9 @@ def _untraced(method: Callable) -> Callable:
         finally:
             sys.settrace(trace)
     return wrapper
+
+
+_NODE_ID = operator.attrgetter("id")
 
 
 class Traced:
@@ -170,11 +175,11 @@ class Tracer:
         """Append one node per element of `values` (scalar) and return their ids, shaped like values.
         The caller then appends `arity` edges per node, in the same order."""
         nodes = self.graph.nodes
-        start, first_edge = len(nodes), len(self.graph.edges)
-        flat = values.ravel().tolist()
-        nd = [False] * len(flat) if nondiff is None else np.broadcast_to(nondiff, values.shape).ravel().tolist()
-        for k, v in enumerate(flat):
-            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity))
+        start, first_edge, n = len(nodes), len(self.graph.edges), values.size
+        nd = repeat(False, n) if nondiff is None else np.broadcast_to(nondiff, values.shape).ravel().tolist()
+        firsts = range(first_edge, first_edge + n * arity, arity) if arity else repeat(first_edge, n)
+        nodes.extend(map(Node, range(start, start + n), names or repeat(None, n), repeat(kind, n), repeat(op, n),
+                         values.ravel().tolist(), nd, firsts))
         self._check_size()
         return np.arange(start, len(nodes)).reshape(values.shape)
 
@@ -223,7 +228,7 @@ class Tracer:
             nondiff = op.nondiff(vals, out) if op.nondiff else None
         if self.scalar and out.ndim == 0:
             # scalars in, one scalar out (a loop over Python numbers): skip the array bookkeeping below
-            refs0 = [int(x.ref) for x in xs]
+            refs0 = self._ids([int(x.ref) for x in xs])
             if name == "add":
                 nid = self._sum_node(out.item(), refs0[0], refs0[1])
             else:
@@ -249,9 +254,17 @@ class Tracer:
         return Traced(self, out, ids)
 
     def _add_edges(self, ids: np.ndarray, arity: int, srcs: list, locs: list) -> None:
-        """Scalar granularity: `arity` edges into each node of `ids`; srcs and locs list them node by node."""
-        dsts = np.repeat(ids.ravel(), arity).tolist()
-        self.graph.edges.extend(map(Edge, srcs, dsts, list(range(arity)) * ids.size, locs))
+        """Scalar granularity: `arity` edges into each of the nodes `ids`, just added; srcs and locs list the
+        edges node by node."""
+        first = int(ids.flat[0]) if ids.size else 0
+        dsts = self._ids(range(first, first + ids.size))
+        if arity != 1:
+            dsts = list(chain.from_iterable(map(repeat, dsts, repeat(arity, len(dsts)))))
+        self.graph.edges.extend(map(Edge, self._ids(srcs), dsts, list(range(arity)) * ids.size, locs))
+
+    def _ids(self, refs: Any) -> list[int]:
+        """The nodes' own id objects: edges then share them instead of holding one int object each."""
+        return list(map(_NODE_ID, map(self.graph.nodes.__getitem__, refs)))
 
     def _scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
         """Scalar x + y, elementwise: one sum node per element of out."""
@@ -270,7 +283,7 @@ class Tracer:
             if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
                 terms.extend([e.src for e in self.graph.in_edges(r)])
             else:
-                terms.append(r)
+                terms.append(n.id)
         nid = len(nodes)
         nodes.append(Node(nid, None, "op", "add" if len(terms) == 2 else "sum", value, False, len(edges)))
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
@@ -402,16 +415,20 @@ def _renumber(graph: Graph, keep: list[Node]) -> None:
     new_id: list[Any] = [None] * len(graph.nodes)
     for i, n in enumerate(keep):
         new_id[n.id] = i
-    edges = [e for e in graph.edges if new_id[e.dst] is not None]
     first = 0
     for n in keep:
         end = graph.nodes[n.id + 1].first_edge if n.id + 1 < len(graph.nodes) else len(graph.edges)
         n.first_edge, first = first, first + end - n.first_edge
     for n in keep:
         n.id = new_id[n.id]
+    edges, kept = graph.edges, 0  # compacted in place: a second edge list would raise the peak memory
     for e in edges:
-        e.src, e.dst = new_id[e.src], new_id[e.dst]
-    graph.edges = edges
+        dst = new_id[e.dst]
+        if dst is not None:
+            e.src, e.dst = new_id[e.src], dst
+            edges[kept] = e
+            kept += 1
+    del edges[kept:]
     graph.nodes = keep
     graph.leaves = {k: _remap(v, new_id) for k, v in graph.leaves.items()}
     graph.output = _remap(graph.output, new_id)
