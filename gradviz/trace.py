@@ -266,6 +266,29 @@ class Tracer:
         """The nodes' own id objects: edges then share them instead of holding one int object each."""
         return list(map(_NODE_ID, map(self.graph.nodes.__getitem__, refs)))
 
+    @_untraced
+    def sum_scalars(self, acc: Traced, items: list) -> Traced:
+        """acc + items[0] + items[1] + … on scalars, as the one n-ary node that repeated + would leave (each
+        unnamed partial sum opened up, then pruned) but in one step: repeated + copies the growing list of
+        terms at every step, which is quadratic in the number of terms."""
+        xs = [self.lift(x) for x in items]
+        nodes, edges = self.graph.nodes, self.graph.edges
+        terms, value = [], acc.value
+        for x in [acc] + xs:
+            n = nodes[int(x.ref)]
+            if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
+                terms.extend([e.src for e in self.graph.in_edges(n.id)])
+            else:
+                terms.append(n.id)
+        with np.errstate(all="ignore"):
+            for x in xs:
+                value = np.add(value, x.value)
+        nid = len(nodes)
+        nodes.append(Node(nid, None, "op", "add" if len(terms) == 2 else "sum", float(value), False, len(edges)))
+        edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
+        self._check_size()
+        return Traced(self, np.asarray(value, dtype=float), np.array(nid))
+
     def _scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
         """Scalar x + y, elementwise: one sum node per element of out."""
         sum_node = self._sum_node
@@ -571,7 +594,10 @@ def _traced_sum(iterable, /, start=0):
     if not any(isinstance(x, Traced) for x in items):
         return builtins.sum(items, start)
     acc = items[0] if (isinstance(start, (int, float)) and start == 0) else start + items[0]
-    for x in items[1:]:
+    rest = items[1:]
+    if isinstance(acc, Traced) and acc.tracer.scalar and acc.ndim == 0 and all(np.ndim(x) == 0 for x in rest):
+        return acc.tracer.sum_scalars(acc, rest)
+    for x in rest:
         acc = acc + x
     return acc
 
