@@ -6,6 +6,7 @@ therefore one pass over the edges in reverse, and a node's inputs are a slice of
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 from typing import Any, Iterator
@@ -141,7 +142,8 @@ class Graph:
             "output": _ids_json(self.output),
             "nodes": [
                 {"id": f"n{n.id}", "label": self.label(n.id), "kind": n.kind, "op": n.op,
-                 "shape": list(n.shape), "value": _num(n.value), "grad": _num(n.grad),
+                 "shape": [] if type(n.value) is float else list(n.shape), "value": _num(n.value),
+                 "grad": _num(n.grad),
                  "nondiff": bool(n.nondiff)}
                 for n in self.nodes
             ],
@@ -154,9 +156,15 @@ class Graph:
 
     def to_json(self) -> str:
         """The graph as JSON text: one node or edge per line, so it reads and diffs well."""
-        d = self.to_dict()
+        collecting = gc.isenabled()
+        gc.disable()  # millions of new dicts, none of them garbage: the collector would only slow this down
+        try:
+            d = self.to_dict()
+        finally:
+            if collecting:
+                gc.enable()
         head = {k: v for k, v in d.items() if k not in ("nodes", "edges")}
-        dump = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731
+        dump = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build an encoder per item
         lines = ["{"] + [f" {dump(k)}: {dump(v)}," for k, v in head.items()]
         for key in ("nodes", "edges"):
             items = ",\n".join(f"  {dump(item)}" for item in d[key])
@@ -187,6 +195,8 @@ def _num(value: Any) -> Any:
     """A number or nested list for JSON; NaN and ±inf become the strings "nan", "inf", "-inf"."""
     if value is None:
         return None
+    if type(value) is float:  # every value at scalar granularity: skip NumPy, a million times over
+        return value if math.isfinite(value) else str(value)
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         v = float(arr)
