@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -49,7 +50,9 @@ class Edge:
         self.src = src
         self.dst = dst
         self.arg = arg
-        self.local = local  # None where the local Jacobian is left unmaterialised (tensor dot, indexing)
+        # None from a constant (not differentiated; chain stays None too), or where the local Jacobian is
+        # left unmaterialised (tensor dot, indexing: chain is then the vector-Jacobian product)
+        self.local = local
         self.upstream: Any = None
         self.chain: Any = None
 
@@ -170,6 +173,23 @@ class Graph:
             items = ",\n".join(f"  {dump(item)}" for item in d[key])
             lines.append(f' "{key}": [\n{items}\n ]' + ("," if key == "nodes" else ""))
         return "\n".join(lines) + "\n}\n"
+
+    # -- figures: the views are imported here only, so the data model never depends on them ----------
+    def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
+               wrt: str | None = None) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension)."""
+        from .output import format_for, write
+
+        path = Path(path)
+        write(self, format or format_for(path), path, rankdir, wrt)
+        return path
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a Graph as its figure."""
+        from .views.dot import to_dot
+        from .views.render import render
+
+        return render(to_dot(self), "svg")[0].decode("utf-8")
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
