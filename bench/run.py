@@ -437,8 +437,7 @@ def main() -> None:
     if "spiral" in only:
         bench_spiral(max(args.repeat, 20))
     if args.readme:
-        update_readme(BENCH / "README.md", "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)
-                      if Path(sys.argv[0]).resolve().is_relative_to(ROOT) else sys.argv[0])] + sys.argv[1:]), info)
+        update_readme(BENCH / "README.md", " ".join(["python bench/run.py"] + sys.argv[1:]), info)
 
 
 if __name__ == "__main__":

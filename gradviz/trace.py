@@ -272,20 +272,14 @@ class Tracer:
         unnamed partial sum opened up, then pruned) but in one step: repeated + copies the growing list of
         terms at every step, which is quadratic in the number of terms."""
         xs = [self.lift(x) for x in items]
-        nodes, edges = self.graph.nodes, self.graph.edges
-        terms, value = [], acc.value
-        for x in [acc] + xs:
-            n = nodes[int(x.ref)]
-            if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
-                terms.extend([e.src for e in self.graph.in_edges(n.id)])
-            else:
-                terms.append(n.id)
+        value = acc.value
         with np.errstate(all="ignore"):
             for x in xs:
                 value = np.add(value, x.value)
-        nid = len(nodes)
-        nodes.append(Node(nid, None, "op", "add" if len(terms) == 2 else "sum", float(value), False, len(edges)))
-        edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
+        terms = []
+        for x in [acc] + xs:
+            terms.extend(self._terms(int(x.ref)))
+        nid = self._new_sum(float(value), terms)
         self._check_size()
         return Traced(self, np.asarray(value, dtype=float), np.array(nid))
 
@@ -297,16 +291,19 @@ class Tracer:
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
     def _sum_node(self, value: float, a: int, b: int) -> int:
-        """The node for a + b. An input that is itself an unnamed sum is opened up, so a sum of many terms is
-        one n-ary node, as a textbook draws the neuron's Σ; the replaced partial sum is pruned if unused."""
+        """The node for a + b."""
+        return self._new_sum(value, self._terms(a) + self._terms(b))
+
+    def _terms(self, ref: int) -> list[int]:
+        """What node `ref` adds to a sum: itself, or, when it is an unnamed sum, its own terms. So a sum of many
+        terms is one n-ary node, as a textbook draws the neuron's Σ; the opened partial sum is pruned if unused."""
+        n = self.graph.nodes[ref]
+        if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
+            return [e.src for e in self.graph.in_edges(ref)]
+        return [n.id]
+
+    def _new_sum(self, value: float, terms: list[int]) -> int:
         nodes, edges = self.graph.nodes, self.graph.edges
-        terms = []
-        for r in (a, b):
-            n = nodes[r]
-            if n.name is None and n.kind == "op" and (n.op == "add" or n.op == "sum"):
-                terms.extend([e.src for e in self.graph.in_edges(r)])
-            else:
-                terms.append(n.id)
         nid = len(nodes)
         nodes.append(Node(nid, None, "op", "add" if len(terms) == 2 else "sum", value, False, len(edges)))
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
