@@ -20,10 +20,10 @@ SCHEMA = "gradviz/graph@1"
 class Node:
     """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
 
-    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx")
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "cluster")
 
     def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
-                 nondiff: bool, first_edge: int, ctx: Any = None) -> None:
+                 nondiff: bool, first_edge: int, ctx: Any = None, cluster: int | None = None) -> None:
         self.id = id
         self.name = name  # the variable it was bound to, or None (then its label is an expression)
         self.kind = kind  # "leaf" | "const" | "op"
@@ -33,6 +33,7 @@ class Node:
         self.nondiff = nondiff
         self.first_edge = first_edge
         self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
+        self.cluster = cluster  # index into Graph.clusters: the method call of an object that computed it
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -61,6 +62,8 @@ class Graph:
         self.leaves: dict[str, Any] = {}  # name -> node id (tensor) or array of node ids (scalar)
         self.output: Any = None  # node id, or an array of node ids for an array output split into scalars
         self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
+        # one entry per method call of an object: (the object's name, e.g. "dense1"; which call of it, from 0)
+        self.clusters: list[tuple[str, int]] = []
         self._labels: dict[int, str] = {}
 
     # -- structure --------------------------------------------------------------------------------
@@ -70,6 +73,11 @@ class Graph:
 
     def output_ids(self) -> list[int]:
         return np.ravel(self.output).astype(int).tolist()
+
+    def cluster_of(self, node_id: int) -> tuple[str, int] | None:
+        """(object name, call number) of the method call that computed the node, or None."""
+        c = self.nodes[node_id].cluster
+        return None if c is None else self.clusters[c]
 
     def rule(self, edge: Edge) -> str:
         return OPS[self.nodes[edge.dst].op].rule(edge.arg)
@@ -142,7 +150,9 @@ class Graph:
             "nodes": [
                 {"id": f"n{n.id}", "label": self.label(n.id), "kind": n.kind, "op": n.op,
                  "shape": list(n.shape), "value": _num(n.value), "grad": _num(n.grad),
-                 "nondiff": bool(n.nondiff)}
+                 "nondiff": bool(n.nondiff),
+                 "cluster": None if n.cluster is None else self.clusters[n.cluster][0],
+                 "call": None if n.cluster is None else self.clusters[n.cluster][1]}
                 for n in self.nodes
             ],
             "edges": [

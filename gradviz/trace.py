@@ -16,6 +16,7 @@ import builtins
 import os
 import sys
 import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -141,10 +142,13 @@ class Traced:
 class Tracer:
     """Records operations on Traced values into one Graph."""
 
-    def __init__(self, granularity: str, max_nodes: int | None = None) -> None:
+    def __init__(self, granularity: str, max_nodes: int | None = None, objects: dict[int, str] | None = None) -> None:
         self.graph = Graph(granularity)
         self.scalar = granularity == "scalar"
         self.max_nodes = max_nodes
+        self.objects = objects or {}  # id(object) -> name, for the objects the model keeps at module level
+        self.cluster: int | None = None  # the method call now running: new nodes belong to it
+        self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
 
     # -- nodes ---------------------------------------------------------------------------------
     def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
@@ -156,14 +160,15 @@ class Tracer:
         flat = values.ravel().tolist()
         nd = [False] * len(flat) if nondiff is None else np.broadcast_to(nondiff, values.shape).ravel().tolist()
         for k, v in enumerate(flat):
-            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity))
+            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity,
+                              None, self.cluster))
         self._check_size()
         return np.arange(start, len(nodes)).reshape(values.shape)
 
     def _add_node(self, kind: str, op: str | None, value: np.ndarray, name: str | None = None,
                   nondiff: bool = False, ctx: Any = None) -> int:
         nodes = self.graph.nodes
-        nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx))
+        nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx, self.cluster))
         return len(nodes) - 1
 
     def _check_size(self) -> None:
@@ -173,8 +178,11 @@ class Tracer:
     def leaf(self, name: str, value: np.ndarray) -> Traced:
         if self.scalar:
             names = [name + _index_text(idx) for idx in np.ndindex(value.shape)] if value.ndim else [name]
-            return Traced(self, value, self._add_nodes("leaf", None, value, names))
-        return Traced(self, value, self._add_node("leaf", None, value, name))
+            ref = self._add_nodes("leaf", None, value, names)
+        else:
+            ref = self._add_node("leaf", None, value, name)
+        self.graph.leaves[name] = ref
+        return Traced(self, value, ref)
 
     def lift(self, x: Any) -> Traced:
         """A Traced value for x: itself, or a new constant node."""
@@ -228,7 +236,7 @@ class Tracer:
                     terms.append(r)
             nid = len(nodes)
             op = "add" if len(terms) == 2 else "sum"
-            nodes.append(Node(nid, None, "op", op, v, False, len(edges)))
+            nodes.append(Node(nid, None, "op", op, v, False, len(edges), None, self.cluster))
             edges.extend(Edge(t, nid, i, 1.0) for i, t in enumerate(terms))
             ids.append(nid)
         self._check_size()
@@ -317,6 +325,50 @@ class Tracer:
     def transpose(self, x: Any, axes: Any) -> Traced:
         return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
 
+    # -- clusters: the method calls of objects --------------------------------------------------
+    def enter(self, frame: Any, in_model: bool) -> bool:
+        """A function starts: if it is a method of an object (`self` first), its operations form a cluster
+        named after the object. A method calling another method of the same object stays in one cluster.
+        Objects the model keeps at module level have names; others (in_model only) take their class name."""
+        code = frame.f_code
+        if not code.co_argcount or code.co_varnames[0] != "self":
+            return False
+        obj = frame.f_locals.get("self")
+        name = self.objects.get(id(obj))
+        if name is None:
+            if not in_model:
+                return False
+            name = self.objects[id(obj)] = self._unknown_name(obj)
+        if self._calls and self._calls[-1][1] is obj:
+            self._calls.append((frame, obj, self.cluster))
+            return True
+        clusters = self.graph.clusters
+        calls = sum(1 for c in clusters if c[0] == name)
+        self._calls.append((frame, obj, self.cluster))
+        self.cluster = len(clusters)
+        clusters.append((name, calls))
+        return True
+
+    def leave(self, frame: Any) -> None:
+        if self._calls and self._calls[-1][0] is frame:
+            _, obj, self.cluster = self._calls.pop()
+            self._name_attributes(obj)
+
+    def _unknown_name(self, obj: Any) -> str:
+        base = type(obj).__name__
+        taken = set(self.objects.values())
+        k = 1
+        while (name := base if k == 1 else f"{base}#{k}") in taken:
+            k += 1
+        return name
+
+    def _name_attributes(self, obj: Any) -> None:
+        """Values a method stored on its object (`self.output = ...`) are named after where they live."""
+        for attr, v in getattr(obj, "__dict__", {}).items():
+            if type(v) is Traced and not v.named and v.tracer is self:
+                v.named = True
+                self._name(v, f"{self.objects[id(obj)]}.{attr}")
+
     # -- names -----------------------------------------------------------------------------------
     def name_locals(self, local_vars: dict) -> None:
         """Label values by the variable they were first bound to."""
@@ -338,8 +390,9 @@ class Tracer:
                 node.name = var + _index_text(idx)
 
     # -- finishing -------------------------------------------------------------------------------
-    def finish(self, result: Any) -> Graph:
-        """Make `result` the output and drop what does not lead to it (keeping every leaf)."""
+    def finish(self, result: Any, optional: tuple[str, ...] = ()) -> Graph:
+        """Make `result` the output and drop what does not lead to it. Leaves are kept, except the
+        `optional` ones (arrays found in the model's state) that took no part in the result."""
         out = self.lift(result)
         graph = self.graph
         graph.output = out.ref
@@ -349,7 +402,12 @@ class Tracer:
         for e in reversed(graph.edges):
             if needed[e.dst]:
                 needed[e.src] = True
-        keep = [n for n in graph.nodes if needed[n.id] or n.kind == "leaf"]
+        unused = {name for name in optional if not any(needed[i] for i in np.ravel(graph.leaves[name]).tolist())}
+        graph.leaves = {k: v for k, v in graph.leaves.items() if k not in unused}
+        for ref in graph.leaves.values():
+            for i in np.ravel(ref).tolist():
+                needed[i] = True
+        keep = [n for n in graph.nodes if needed[n.id]]
         if len(keep) < len(graph.nodes):
             _renumber(graph, keep)
         return graph
@@ -513,39 +571,79 @@ BUILTINS = {"max": _fold("maximum", builtins.max), "min": _fold("minimum", built
 
 # -- running a model ---------------------------------------------------------------------------------
 
-def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto") -> Graph:
+@dataclass
+class State:
+    """What the model keeps outside its function's parameters, as the loader found it."""
+
+    constants: dict[str, Any] = field(default_factory=dict)  # parameters passed as they are (class targets)
+    # leaf name -> the places holding that array: (namespace, key), a namespace being a module's globals
+    # or an object's __dict__; each place sees the traced leaf during the call, and its own value after
+    params: dict[str, list[tuple[dict, str]]] = field(default_factory=dict)
+    objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
+    namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
+
+
+def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:
     """Call fn once on traced leaves and return its graph (forward only; backward fills the gradients)."""
+    state = state or State()
     if granularity == "auto":
         try:
-            return _run(fn, leaves, "scalar", SCALAR_LIMIT)
+            return _run(fn, leaves, "scalar", SCALAR_LIMIT, state)
         except _TooLarge:
-            return _run(fn, leaves, "tensor", None)
+            return _run(fn, leaves, "tensor", None, state)
     if granularity not in ("scalar", "tensor"):
         raise GradvizError(f"granularity must be scalar, tensor or auto, not {granularity!r}")
-    return _run(fn, leaves, granularity, None)
+    return _run(fn, leaves, granularity, None, state)
 
 
-def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None) -> Graph:
-    tracer = Tracer(granularity, max_nodes)
+def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None,
+         state: State) -> Graph:
+    tracer = Tracer(granularity, max_nodes, dict(state.objects))
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
-    tracer.graph.leaves = {name: a.ref for name, a in args.items()}
-    filename = fn.__code__.co_filename
-    result = _call(fn, args, tracer, filename)
-    if isinstance(result, Traced) and result.tracer is tracer:
-        return tracer.finish(result)
-    if result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result):
+    args.update(state.constants)
+    snapshots = [(ns, dict(ns)) for ns in state.namespaces]
+    swapped = []
+    try:
+        for name, places in state.params.items():
+            traced = tracer.leaf(name, np.asarray(places[0][0][places[0][1]], dtype=float))
+            for ns, key in places:
+                swapped.append((ns, key, ns[key]))
+                ns[key] = traced
+        result = _call(fn, args, tracer, fn.__code__.co_filename)
+    finally:
+        for ns, key, original in reversed(swapped):
+            ns[key] = original
+        for ns, snapshot in snapshots:
+            ns.clear()
+            ns.update(snapshot)
+    if not (isinstance(result, Traced) and result.tracer is tracer) and (
+            result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result)):
         raise ModelError(f"{fn.__name__} returned {_describe(result)}; it must return a number or an array")
-    return tracer.finish(result)
+    return tracer.finish(result, tuple(state.params))
 
 
 def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
             tracer.name_locals(frame.f_locals)
+            if event == "return":
+                tracer.leave(frame)
         return local_trace
 
+    def method_trace(frame, event, arg):
+        if event == "return":
+            tracer.leave(frame)
+        return method_trace
+
     def global_trace(frame, event, arg):
-        return local_trace if frame.f_code.co_filename == filename else None
+        if frame.f_code.co_filename == filename:
+            tracer.enter(frame, True)
+            return local_trace
+        # a method of an object the model keeps, whose class lives in another file
+        if tracer.enter(frame, False):
+            frame.f_trace_lines = False
+            return method_trace
+        return None
 
     glob = fn.__globals__
     saved = {k: glob[k] for k in BUILTINS if k in glob}
