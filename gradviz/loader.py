@@ -169,6 +169,7 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
         if id(value) in state.objects or not _own_object(value, fn):
             return
         state.objects[id(value)] = name
+        state.files.add(getattr(sys.modules.get(type(value).__module__), "__file__", None) or "")
         ns = vars(value)
         state.namespaces.append(ns)
         for attr, v in ns.items():

@@ -203,11 +203,11 @@ class Tracer:
         vals = [x.value for x in xs]
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(*vals), dtype=float)
-            locs = [np.broadcast_to(np.asarray(p, dtype=float), out.shape) for p in op.partials(vals, out)]
+            locs = [_shaped(p, out.shape) for p in op.partials(vals, out)]
             nondiff = op.nondiff(vals, out) if op.nondiff else None
         if not self.scalar:
             ctx = (tuple(vals), {})
-            nid = self._add_node("op", name, out, nondiff=bool(np.any(nondiff)), ctx=ctx)
+            nid = self._add_node("op", name, out, nondiff=nondiff is not None and bool(nondiff.any()), ctx=ctx)
             self.graph.edges.extend(Edge(x.ref, nid, i, loc) for i, (x, loc) in enumerate(zip(xs, locs)))
             return Traced(self, out, nid)
         refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
@@ -253,7 +253,7 @@ class Tracer:
             with np.errstate(all="ignore"):
                 out = np.asarray(op.forward(xs, axis=axes, keepdims=True), dtype=float)
                 local = np.asarray(op.local(xs, out, axes), dtype=float)
-            nondiff = bool(np.any(op.nondiff(xs, out, axes))) if op.nondiff else False
+            nondiff = bool(op.nondiff(xs, out, axes).any()) if op.nondiff else False
             value = out.reshape(out_shape)
             nid = self._add_node("op", name, value, nondiff=nondiff, ctx=((xs,), {"keep_shape": keep_shape}))
             self.graph.edges.append(Edge(x.ref, nid, 0, local))
@@ -477,6 +477,13 @@ _FUNCTIONS: dict[Callable, Callable] = {
 }
 
 
+def _shaped(local: Any, shape: tuple) -> np.ndarray:
+    """A local partial as a float array of the result's shape (a broadcast view where it is smaller)."""
+    if type(local) is np.ndarray and local.shape == shape and local.dtype == np.float64:
+        return local  # already right: skip np.broadcast_to, whose Python frames the name tracer also pays for
+    return np.broadcast_to(np.asarray(local, dtype=float), shape)
+
+
 def _plain(x: Any) -> Any:
     return x.value if isinstance(x, Traced) else x
 
@@ -581,6 +588,7 @@ class State:
     params: dict[str, list[tuple[dict, str]]] = field(default_factory=dict)
     objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
     namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
+    files: set[str] = field(default_factory=set)  # source files of those objects' classes
 
 
 def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:
@@ -609,7 +617,7 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
             for ns, key in places:
                 swapped.append((ns, key, ns[key]))
                 ns[key] = traced
-        result = _call(fn, args, tracer, fn.__code__.co_filename)
+        result = _call(fn, args, tracer, fn.__code__.co_filename, state)
     finally:
         for ns, key, original in reversed(swapped):
             ns[key] = original
@@ -622,7 +630,7 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
     return tracer.finish(result, tuple(state.params))
 
 
-def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
+def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State) -> Any:
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
             tracer.name_locals(frame.f_locals)
@@ -640,7 +648,7 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
             tracer.enter(frame, True)
             return local_trace
         # a method of an object the model keeps, whose class lives in another file
-        if tracer.enter(frame, False):
+        if frame.f_code.co_filename in state.files and tracer.enter(frame, False):
             frame.f_trace_lines = False
             return method_trace
         return None
