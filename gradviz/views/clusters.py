@@ -91,26 +91,38 @@ def drawn_count(graph: Graph, collapse: bool) -> int:
 
 
 def tail(graph: Graph, n: int) -> tuple[Graph, int]:
-    """The last n nodes (those nearest the output; nodes are in topological order) as a graph of their own,
-    with every value computed before them drawn as one node "… earlier values". Returns (graph, cut)."""
-    cut = max(0, len(graph.nodes) - n)
+    """About the last n nodes (those nearest the output: nodes are in topological order) as a graph of their
+    own. The values they read from before the cut are kept as inputs, labelled "… name", with their values
+    and gradients but not their history. Returns (graph, number of nodes left out)."""
+    first = max(0, len(graph.nodes) - n)
+    kept = set(range(first, len(graph.nodes)))
+    boundary = sorted({e.src for i in kept for e in graph.in_edges(i) if e.src < first})
+    while boundary and len(kept) + len(boundary) > n and first < len(graph.nodes) - 1:
+        kept.discard(first)
+        first += 1
+        boundary = sorted({e.src for i in kept for e in graph.in_edges(i) if e.src < first})
+    order = boundary + sorted(kept)
+    new_id = {old: k for k, old in enumerate(order)}
     sub = Graph(graph.granularity)
     sub.source, sub.clusters = graph.source, graph.clusters
-    earlier = Node(0, f"… {cut:,} earlier values", "const", None, None, False, 0)
-    earlier.grad = None
-    sub.nodes.append(earlier)
-    for old in graph.nodes[cut:]:
-        node = Node(len(sub.nodes), old.name or graph.label(old.id), old.kind, old.op, old.value, old.nondiff,
-                    len(sub.edges), old.ctx, old.cluster)
+    for old_id in order:
+        old = graph.nodes[old_id]
+        cut = old_id < first
+        name = f"… {graph.label(old_id)}" if cut else old.name or graph.label(old_id)
+        node = Node(len(sub.nodes), name, old.kind, old.op, old.value, old.nondiff, len(sub.edges), old.ctx,
+                    None if cut else old.cluster)
         node.grad = old.grad
         sub.nodes.append(node)
-        for e in graph.in_edges(old.id):
-            edge = Edge(e.src - cut + 1 if e.src >= cut else 0, node.id, e.arg, e.local)
+        if cut:
+            continue
+        for e in graph.in_edges(old_id):
+            edge = Edge(new_id[e.src], node.id, e.arg, e.local)
             edge.upstream, edge.chain = e.upstream, e.chain
             sub.edges.append(edge)
-    sub.output = graph.output - cut + 1
-    sub.leaves = {k: v - cut + 1 for k, v in graph.leaves.items() if np.min(v) >= cut}
-    return sub, cut
+    sub.output = np.vectorize(new_id.get)(graph.output) if isinstance(graph.output, np.ndarray) else new_id[graph.output]
+    sub.leaves = {k: np.vectorize(new_id.get)(v) if isinstance(v, np.ndarray) else new_id[v]
+                  for k, v in graph.leaves.items() if all(i in new_id for i in np.ravel(v).tolist())}
+    return sub, len(graph.nodes) - len(order)
 
 
 def fit(graph: Graph, max_nodes: int, collapse: bool, tensor: Callable[[], Graph]) -> tuple[Graph, bool, str | None]:
@@ -123,7 +135,8 @@ def fit(graph: Graph, max_nodes: int, collapse: bool, tensor: Callable[[], Graph
     if count <= max_nodes:
         return graph, collapse, None
     said = f"the figure would have {count:,} nodes, more than --max-nodes {max_nodes:,}"
-    if graph.granularity == "scalar":
+    # a model whose leaves are all plain numbers has the same nodes at tensor granularity: no second trace
+    if graph.granularity == "scalar" and any(np.ndim(ref) for ref in graph.leaves.values()):
         graph = tensor()
         count = drawn_count(graph, collapse)
         if count <= max_nodes:
@@ -132,6 +145,6 @@ def fit(graph: Graph, max_nodes: int, collapse: bool, tensor: Callable[[], Graph
         count = drawn_count(graph, True)
         if count <= max_nodes:
             return graph, True, f"{said}: layers drawn collapsed ({count:,} nodes)"
-    sub, cut = tail(graph, max_nodes - 1)
-    return sub, False, (f"{said}: drawn are the {len(sub.nodes) - 1:,} nodes nearest the output, "
-                        f"the {cut:,} before them as one node")
+    sub, cut = tail(graph, max_nodes)
+    return sub, False, (f"{said}: drawn are the {len(sub.nodes):,} nodes nearest the output "
+                        f"(the {cut:,} before them are left out)")

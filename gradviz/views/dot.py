@@ -81,7 +81,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         (lines if b is None else boxes[b]).append(line)
     for b, (block, members) in enumerate(zip(layers.blocks, boxes)):
         lines += [f"  subgraph cluster_{b} {{",
-                  f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; label=<{_block_title(block)}>;']
+                  f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; label=<{_block_title(block, True)}>;']
         lines += ["  " + m for m in members] + ["  }"]
     for src, dst, i in layers.drawn_edges(graph):
         edge = graph.edges[i]
@@ -139,10 +139,12 @@ def _edge_label(graph: Graph, edge: Edge) -> str:
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
 
 
-def _block_title(block) -> str:
+def _block_title(block, first_call: bool) -> str:
     title = f"<b>{_html(block.name)}</b>"
     if block.repeat > 1:
-        title += f" × {block.repeat} <font color=\"{MUTED}\">(numbers of the first call)</font>"
+        title += f" × {block.repeat}"
+        if first_call:
+            title += f' <font color="{MUTED}">(numbers of the first call)</font>'
     return title
 
 
@@ -192,11 +194,11 @@ def _collapsed(graph: Graph, layers: Plan) -> list[str]:
     for b, block in enumerate(layers.blocks):
         ops = [graph.nodes[i].op for i in block.nodes if graph.nodes[i].kind == "op"]
         steps = " → ".join(op for k, op in enumerate(ops) if k == 0 or ops[k - 1] != op)
-        rows = [_block_title(block), f'<font color="{MUTED}">{_html(steps)}</font>']
+        rows = [_block_title(block, False), f'<font color="{MUTED}">{_html(steps)}</font>']
         for i in sorted(leaving.get(b, ()))[:3]:
             node = graph.nodes[i]
-            rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}: value = {_number(node.value)}, "
-                        f"grad = {_number(node.grad)}")
+            rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}:<br/>"
+                        f"value = {_number(node.value)}, grad = {_number(node.grad)}")
         border = "output" if outputs & set(block.calls[-1]) else "op"
         _, _, fill, color, peripheries, _ = STYLES[border]
         lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '
@@ -204,8 +206,8 @@ def _collapsed(graph: Graph, layers: Plan) -> list[str]:
     for (src, dst), edges in crossing.items():
         chain = _combined(edges)
         text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
-        what = f"{len(edges)} edges, " if len(edges) > 1 else ""
-        text += f'<font color="{MUTED}">{_html(what)}chain = {_number(chain)}</font>'
+        what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
+        text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
         lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), None, 0))}, label=<{text}>];")
     return lines
 
