@@ -176,12 +176,13 @@ class Graph:
 
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
-               wrt: str | None = None) -> Path:
-        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension)."""
+               wrt: str | None = None, collapse: bool = False) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
+        collapse draws each layer (a method call of an object) as one node."""
         from .output import format_for, write
 
         path = Path(path)
-        write(self, format or format_for(path), path, rankdir, wrt)
+        write(self, format or format_for(path), path, rankdir, wrt, collapse)
         return path
 
     def _repr_svg_(self) -> str:
