@@ -163,8 +163,9 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
 
     def visit(name: str, value: Any, depth: int) -> None:
         if isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                visit(f"{name}[{i}]", item, depth)
+            if value and _own_object(value[0], fn):  # a list of layers, not a long list of data to walk
+                for i, item in enumerate(value):
+                    visit(f"{name}[{i}]", item, depth)
             return
         if id(value) in state.objects or not _own_object(value, fn):
             return

@@ -64,7 +64,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7];',
     ]
     if collapse:
-        return "\n".join(lines + _collapsed(graph, layers) + _legend(graph, None) + ["}"]) + "\n"
+        return "\n".join(lines + _collapsed(graph, layers, on_path) + _legend(graph, None) + ["}"]) + "\n"
     boxes: list[list[str]] = [[] for _ in layers.blocks]
     for node in graph.nodes:
         if layers.shown[node.id] != node.id:
@@ -148,7 +148,7 @@ def _block_title(block, first_call: bool) -> str:
     return title
 
 
-def _collapsed(graph: Graph, layers: Plan) -> list[str]:
+def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str]:
     """Each block as one node; the edges that cross a block's border, grouped by what they join."""
     outputs = set(graph.output_ids())
     leaf_of = {}
@@ -161,13 +161,13 @@ def _collapsed(graph: Graph, layers: Plan) -> list[str]:
             return f"b{b}"
         return f"leaf_{list(graph.leaves).index(leaf_of[node_id])}" if node_id in leaf_of else f"n{node_id}"
 
-    crossing: dict[tuple[str, str], list[Edge]] = {}
+    crossing: dict[tuple[str, str], list[int]] = {}
     leaving: dict[int, set[int]] = {}  # block -> the nodes of its last call whose values leave it
-    for e in graph.edges:
+    for i, e in enumerate(graph.edges):
         b_src, b_dst = layers.block_of.get(e.src), layers.block_of.get(e.dst)
         if b_src is not None and b_src == b_dst:
             continue
-        crossing.setdefault((item(e.src), item(e.dst)), []).append(e)
+        crossing.setdefault((item(e.src), item(e.dst)), []).append(i)
         if b_src is not None:
             leaving.setdefault(b_src, set()).add(e.src)
     for i in outputs:
@@ -203,12 +203,15 @@ def _collapsed(graph: Graph, layers: Plan) -> list[str]:
         _, _, fill, color, peripheries, _ = STYLES[border]
         lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '
                      f'peripheries="{peripheries}", label=<{"<br/>".join(rows)}>];')
-    for (src, dst), edges in crossing.items():
+    for (src, dst), indexes in crossing.items():
+        edges = [graph.edges[i] for i in indexes]
         chain = _combined(edges)
         text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
         what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
         text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
-        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), None, 0))}, label=<{text}>];")
+        # highlighted (--wrt) when one of the edges drawn as this one is on a path to the leaf
+        on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
+        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), on, 0))}, label=<{text}>];")
     return lines
 
 
