@@ -201,8 +201,8 @@ class Graph:
 
 def _const_label(value: Any) -> str:
     arr = np.asarray(value)
-    if arr.size == 1:
-        return f"{float(arr.ravel()[0]):g}"
+    if arr.size == 1:  # enough digits that 1 - 1e-7 does not read as 1
+        return f"{float(arr.ravel()[0]):.10g}"
     return f"const{list(arr.shape)}"
 
 
