@@ -25,16 +25,18 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
         raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape {out_shape}")
     if scalar:
         for n in nodes:
-            n.grad = 0.0
+            n.grad = None if n.kind == "const" else 0.0
         for i, s in zip(graph.output_ids(), seeds.ravel().tolist()):
             nodes[i].grad += s
         for e in reversed(edges):
             up = nodes[e.dst].grad
             e.upstream = up
+            if e.local is None:  # only a constant's edge, at scalar granularity
+                continue
             e.chain = c = up * e.local
             nodes[e.src].grad += c
         return graph
-    # a node's gradient starts as its first chain (no zeros to add to); nodes no chain reaches stay zero
+    # a node's gradient starts as its first chain (no zeros to add to); nodes no chain reaches get zeros
     for n in nodes:
         n.grad = None
     nodes[graph.output].grad = seeds.copy()
@@ -43,11 +45,13 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
         if up is None:
             up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
         e.upstream = up
-        e.chain = c = _tensor_chain(graph, e, up)
         src = nodes[e.src]
+        if src.kind == "const":
+            continue
+        e.chain = c = _tensor_chain(graph, e, up)
         src.grad = c if src.grad is None else src.grad + c
     for n in nodes:
-        if n.grad is None:
+        if n.grad is None and n.kind != "const":
             n.grad = np.zeros(np.shape(n.value))
     return graph
 
