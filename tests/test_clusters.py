@@ -136,3 +136,17 @@ def test_cli_max_nodes_draws_a_big_graph_small_with_a_one_line_note(tmp_path):
     drawn, left_out = note.groups()
     assert int(drawn) <= 40 and int(drawn) + int(left_out.replace(",", "")) == 20_001
     assert len(dot_nodes(out.read_text())) == int(drawn)
+
+
+def test_collapsed_scalar_graph_draws_a_leaf_array_as_one_input(tmp_path):
+    path = tmp_path / "loop.py"
+    path.write_text(textwrap.dedent(LOOP).replace("return np.sum(x)", "return np.sum(x) * 2.0"))
+    graph = trace_file(path, granularity="scalar")
+    dot = to_dot(graph, collapse=True)
+    # 4 weights, each in one product per call, 3 calls: 12 chains, summed per weight = its gradient
+    grad = graph.grad("layer.weights").ravel()
+    assert f"Σ of 12 chains = {fmt.value(grad)}" in dot
+    assert "leaf_1 -> b0" in dot and "leaf_0 -> b0" in dot  # x and layer.weights, each one node
+    # the constant 2 only feeds the output: its edge carries no label and no gradient
+    const = next(n.id for n in graph.nodes if n.kind == "const" and n.cluster is None)
+    assert re.search(rf"^  n{const} -> n\d+ \[[^\]]*style=\"dashed\"[^\]]*\];$", dot, flags=re.M)

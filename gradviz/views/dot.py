@@ -207,12 +207,15 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
                      f'peripheries="{peripheries}", label=<{"<br/>".join(rows)}>];')
     for (src, dst), indexes in crossing.items():
         edges = [graph.edges[i] for i in indexes]
+        on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
+        if graph.nodes[edges[0].src].kind == "const":  # a constant only feeds the layer: no gradient to show
+            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0], on, 0))}];")
+            continue
         chain = _combined(edges)
         text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
         what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
         text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
         # highlighted (--wrt) when one of the edges drawn as this one is on a path to the leaf
-        on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
         lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), on, 0))}, label=<{text}>];")
     return lines
 
@@ -225,12 +228,14 @@ class _Chain:
 
 
 def _combined(edges: list[Edge]) -> Any:
-    """The chains of edges drawn as one: their sum when they leave one value (the gradient a layer sends
-    back to that input), else all their numbers side by side."""
-    arrays = [np.asarray(e.chain, dtype=float) for e in edges]
-    if len({e.src for e in edges}) == 1:
-        return np.sum(arrays, axis=0)
-    return np.concatenate([a.ravel() for a in arrays])
+    """The chains of edges drawn as one, summed per value they leave (the gradient a layer sends back to
+    that input); several values (the elements of a leaf at scalar granularity) side by side."""
+    sums: dict[int, Any] = {}
+    for e in edges:
+        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(e.chain, dtype=float)
+    if len(sums) == 1:
+        return next(iter(sums.values()))
+    return np.concatenate([np.ravel(v) for v in sums.values()])
 
 
 def _edge_style(edge: Edge, on_path: set[int] | None, index: int) -> dict[str, str]:
