@@ -149,6 +149,7 @@ class Tracer:
         self.objects = objects or {}  # id(object) -> name, for the objects the model keeps at module level
         self.cluster: int | None = None  # the method call now running: new nodes belong to it
         self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
+        self._named: list[Any] = []  # objects made during the trace and named after their class
 
     # -- nodes ---------------------------------------------------------------------------------
     def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
@@ -329,16 +330,19 @@ class Tracer:
     def enter(self, frame: Any, in_model: bool) -> bool:
         """A function starts: if it is a method of an object (`self` first), its operations form a cluster
         named after the object. A method calling another method of the same object stays in one cluster.
-        Objects the model keeps at module level have names; others (in_model only) take their class name."""
+        Objects the model keeps at module level have names; others (in_model only) take the name of the
+        caller's variable holding them, else their class name."""
         code = frame.f_code
-        if not code.co_argcount or code.co_varnames[0] != "self":
+        # a constructor builds a layer, it does not run it
+        if not code.co_argcount or code.co_varnames[0] != "self" or code.co_name == "__init__":
             return False
         obj = frame.f_locals.get("self")
         name = self.objects.get(id(obj))
         if name is None:
             if not in_model:
                 return False
-            name = self.objects[id(obj)] = self._unknown_name(obj)
+            name = self.objects[id(obj)] = self._unknown_name(obj, frame.f_back)
+            self._named.append(obj)  # kept alive, so its id is not reused by another object during the trace
         if self._calls and self._calls[-1][1] is obj:
             self._calls.append((frame, obj, self.cluster))
             return True
@@ -354,8 +358,9 @@ class Tracer:
             _, obj, self.cluster = self._calls.pop()
             self._name_attributes(obj)
 
-    def _unknown_name(self, obj: Any) -> str:
-        base = type(obj).__name__
+    def _unknown_name(self, obj: Any, caller: Any) -> str:
+        held = [var for var, v in (caller.f_locals.items() if caller is not None else ()) if v is obj]
+        base = held[0] if held else type(obj).__name__
         taken = set(self.objects.values())
         k = 1
         while (name := base if k == 1 else f"{base}#{k}") in taken:

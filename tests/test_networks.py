@@ -173,3 +173,16 @@ def test_state_is_restored_when_the_model_fails():
     with pytest.raises(ModelError, match="boom"):
         gradviz.trace(_fails, x=np.array([1.0]))
     assert type(layer.k) is np.ndarray and not hasattr(layer, "output")
+
+
+def _made_inside(x):
+    first, second = Scale(2.0), Scale(0.5)
+    return np.sum(second.forward(first.forward(x)))
+
+
+def test_objects_made_inside_the_function_are_named_by_the_variable_holding_them():
+    graph = gradviz.trace(_made_inside, granularity="tensor", x=np.array([1.0, 2.0]))
+    # constructors are not clusters: each object's one call is its call 0
+    clusters = [graph.cluster_of(n.id) for n in graph.nodes if n.kind == "op"]
+    assert clusters == [("first", 0), ("first", 0), ("second", 0), ("second", 0), None]
+    np.testing.assert_allclose(graph.grad("x"), [2.0 * 3 * 0.5 * 3] * 2)  # x·k·step twice
