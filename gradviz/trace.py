@@ -28,6 +28,27 @@ from .ops import OPS
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
 
 
+def _untraced(method: Callable) -> Callable:
+    """Run one of the tracer's operations with the name tracer (sys.settrace) switched off: it only needs
+    the model's own frames, and it would otherwise be called on every frame of gradviz and of NumPy's
+    Python wrappers, about half the cost of a trace. Python 3.12+ re-instruments code on each switch,
+    so there the operation runs as it is."""
+    if sys.version_info >= (3, 12):
+        return method
+
+    def wrapper(self, *args, **kwargs):
+        trace = sys.gettrace()
+        if trace is None:
+            return method(self, *args, **kwargs)
+        sys.settrace(None)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            sys.settrace(trace)
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 class _TooLarge(BaseException):
     """Raised inside the model when an "auto" scalar trace outgrows SCALAR_LIMIT; never reaches the user.
     A BaseException so a model's own `except Exception` cannot swallow it."""
@@ -197,6 +218,7 @@ class Tracer:
         return Traced(self, value, self._add_node("const", None, value))
 
     # -- operations ------------------------------------------------------------------------------
+    @_untraced
     def apply(self, name: str, args: tuple) -> Traced:
         """An elementwise operation (broadcasting its inputs)."""
         op = OPS[name]
@@ -243,6 +265,7 @@ class Tracer:
         self._check_size()
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
+    @_untraced
     def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
         op = OPS[name]
         x = self.lift(x)
@@ -276,6 +299,7 @@ class Tracer:
             edges.extend(Edge(row[i], nid, i, loc[i]) for i in range(n))
         return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
 
+    @_untraced
     def matmul(self, a: Any, b: Any) -> Traced:
         a, b = self.lift(a), self.lift(b)
         if a.ndim == 0 or b.ndim == 0:
@@ -316,13 +340,16 @@ class Tracer:
         self.graph.edges.append(Edge(x.ref, nid, 0, None))
         return Traced(self, value, nid)
 
+    @_untraced
     def getitem(self, x: Any, index: Any) -> Traced:
         index = _plain_index(index)
         return self._structural("getitem", x, lambda v: v[index], {"index": index, "idx": _index_label(index)})
 
+    @_untraced
     def reshape(self, x: Any, shape: Any) -> Traced:
         return self._structural("reshape", x, lambda v: np.reshape(v, shape), {})
 
+    @_untraced
     def transpose(self, x: Any, axes: Any) -> Traced:
         return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
 
