@@ -10,6 +10,9 @@ from rich.console import Console
 
 from .errors import GradvizError
 
+# usage errors (a missing argument, an unknown option): typer's own class since it vendors click
+_UsageError = getattr(typer, "TyperException", None) or __import__("click").ClickException
+
 app = typer.Typer(
     help="See how a gradient is made: trace a NumPy function, run backprop, and annotate every edge with "
          "its local partial derivative and its chain-rule product.\n\n"
@@ -19,7 +22,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err = Console(stderr=True, highlight=False)
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", envvar="GRADVIZ_DEBUG",
+                               help="show the traceback of an internal error (a gradviz bug)"),
+) -> None:
+    global _debug
+    _debug = debug
 
 
 def _sets(items: List[str]) -> dict[str, str]:
@@ -41,28 +53,80 @@ def trace(
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
     format_: Optional[str] = typer.Option(None, "--format", "-f", help="also write the graph in this format: json"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<model-stem>.<format>)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing output file that gradviz did not write"),
+    strict: bool = typer.Option(False, "--strict", help="exit with code 3 if there is a warning (NaN or inf, a point "
+                                                       "where a derivative does not exist, an output that depends on no leaf)"),
 ) -> None:
     """Trace a model file, run backprop, and show every edge's local partial and chain product.
 
     Example: gradviz trace samples/neuron.py --granularity scalar --format json
+
+    This runs the model file's code, as `python MODEL.py` would.
     """
     from . import trace_file
     from .loader import parse_value, split_target
-    from .output import FORMATS, write_atomic
 
     path, name = split_target(target)
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
-    if format_ is not None and format_ not in FORMATS:
-        raise GradvizError(f"--format {format_}: choose one of {', '.join(FORMATS)}")
+    _check_format(format_)
     graph = trace_file(path, name, granularity, seed, _sets(set_))
     out = Console(highlight=False)
     if not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
     if format_ is not None:
-        dest = output or Path("out") / f"{path.stem}.{format_}"
-        write_atomic(dest, FORMATS[format_](graph))
-        out.print(f"wrote {dest}", markup=False)
+        _write(graph, format_, output or Path("out") / f"{path.stem}.{format_}", force, out)
+    _report(graph, strict)
+
+
+@app.command()
+def render(
+    saved: Path = typer.Argument(..., metavar="GRAPH.json", help="a graph saved by `gradviz trace --format json`"),
+    format_: str = typer.Option("json", "--format", "-f", help="the format to write: json"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<json-stem>.<format>)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing output file that gradviz did not write"),
+    strict: bool = typer.Option(False, "--strict", help="exit with code 3 if the saved graph has a warning"),
+) -> None:
+    """Draw a saved graph again, without running any model code: the JSON file is read as data only.
+
+    Example: gradviz render out/neuron.json --format json -o out/neuron-copy.json
+    """
+    from .graph import Graph, SavedGraphError
+
+    _check_format(format_)
+    if saved.is_dir():
+        raise SavedGraphError(f"{saved} is a folder, not a saved graph")
+    try:
+        text = saved.read_bytes()
+    except FileNotFoundError:
+        raise SavedGraphError(f"no such file: {saved}")
+    except OSError as exc:
+        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}")
+    graph = Graph.from_json(text, str(saved))
+    out = Console(highlight=False)
+    _write(graph, format_, output or Path("out") / f"{saved.stem}.{format_}", force, out)
+    _report(graph, strict)
+
+
+def _check_format(format_: Optional[str]) -> None:
+    from .output import FORMATS
+    if format_ is not None and format_ not in FORMATS:
+        raise GradvizError(f"--format {format_}: choose one of {', '.join(FORMATS)}")
+
+
+def _write(graph, format_: str, dest: Path, force: bool, out: Console) -> None:
+    from .output import FORMATS, write_output
+    write_output(dest, format_, FORMATS[format_](graph), force)
+    out.print(f"wrote {dest}", markup=False)
+
+
+def _report(graph, strict: bool) -> None:
+    """Each warning as one line on stderr; under --strict any warning makes the exit code 3."""
+    warnings = graph.warnings()
+    for w in warnings:
+        _warn(w)
+    if strict and warnings:
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -76,11 +140,39 @@ def ops() -> None:
 
 
 def main() -> None:
+    """The console script. Exit codes: 0 done, 1 a gradviz bug, 2 a user's mistake, 3 a warning under
+    --strict, 130 interrupted."""
     try:
-        app()
+        # standalone_mode=False: errors come back here, where each becomes one line on stderr
+        code = app(standalone_mode=False)
     except GradvizError as exc:
-        err.print(f"gradviz: error: {exc}", markup=False)
+        _fail(f"error: {exc}", exc.exit_code)
+    except _UsageError as exc:
+        exc.show()
         sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
     except KeyboardInterrupt:
-        err.print("gradviz: interrupted", markup=False)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if _debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+    # typer turns Ctrl-C inside a command into exit code 130, and no command of ours returns that code
+    if code == 130:
+        _fail("interrupted", 130)
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"gradviz: {_one_line(message)}\n")
+    sys.exit(code)
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"gradviz: warning: {_one_line(message)}\n")
+
+
+def _one_line(text: str) -> str:
+    """text on one line, control characters written out (a file name may hold a newline or an escape)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

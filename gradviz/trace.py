@@ -32,6 +32,12 @@ class _TooLarge(BaseException):
     A BaseException so a model's own `except Exception` cannot swallow it."""
 
 
+def _no_operator(symbol: str) -> Callable:
+    def refuse(self, *args):
+        raise UnsupportedOperation(_unsupported(f"the Python operator {symbol}"))
+    return refuse
+
+
 class Traced:
     """A value flowing through the model: its NumPy value and where it sits in the graph."""
 
@@ -92,6 +98,19 @@ class Traced:
     def __pos__(self): return self
     def __abs__(self): return self.tracer.apply("abs", (self,))
     def __getitem__(self, index): return self.tracer.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        raise UnsupportedOperation("assigning into a traced array (x[i] = ...) is not supported; "
+                                   "build a new array instead, e.g. with np.where or sums of terms")
+
+    # Python operators with no derivative rule: named, instead of Python's "unsupported operand type"
+    __floordiv__ = __rfloordiv__ = _no_operator("//")
+    __mod__ = __rmod__ = _no_operator("%")
+    __divmod__ = __rdivmod__ = _no_operator("divmod()")
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _no_operator("<< and >>")
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_operator("& | ^")
+    __invert__ = _no_operator("~")
+    __round__ = __trunc__ = __floor__ = __ceil__ = _no_operator("round()/math.floor()")
 
     # comparisons carry no gradient: they answer with plain NumPy values
     def __lt__(self, o): return self.value < _plain(o)
@@ -530,18 +549,23 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
     tracer.graph.leaves = {name: a.ref for name, a in args.items()}
     filename = fn.__code__.co_filename
-    result = _call(fn, args, tracer, filename)
+    returned_at: list[int] = []
+    result = _call(fn, args, tracer, filename, returned_at)
     if isinstance(result, Traced) and result.tracer is tracer:
         return tracer.finish(result)
     if result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result):
-        raise ModelError(f"{fn.__name__} returned {_describe(result)}; it must return a number or an array")
+        line = returned_at[-1] if returned_at else fn.__code__.co_firstlineno
+        raise ModelError(f"{_display(filename)}:{line}: {fn.__name__} returned {_describe(result)}; "
+                         f"it must return a number or an array")
     return tracer.finish(result)
 
 
-def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
+def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, returned_at: list[int]) -> Any:
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
             tracer.name_locals(frame.f_locals)
+            if event == "return" and frame.f_code is fn.__code__:
+                returned_at.append(frame.f_lineno)
         return local_trace
 
     def global_trace(frame, event, arg):

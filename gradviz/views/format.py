@@ -40,3 +40,9 @@ def shape(s: tuple[int, ...]) -> str:
 
 def finite(v: Any) -> bool:
     return v is None or bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
+
+
+def printable(text: str) -> str:
+    """text with control characters written out (\\n, \\x1b), so a label from a stranger's JSON can
+    neither break a table row nor send escape sequences to the terminal."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
