@@ -67,6 +67,8 @@ def trace(
     from .loader import parse_value, split_target
 
     path, name = split_target(target)
+    if path.suffix == ".json":
+        raise GradvizError(f"{path} is a saved graph, not a model: draw it with `gradviz render {path}`")
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
     _check_format(format_)
     graph = trace_file(path, name, granularity, seed, _sets(set_))

@@ -170,7 +170,7 @@ class Graph:
 
         Anything that is not such a graph raises SavedGraphError naming origin and what is wrong."""
         try:
-            data = json.loads(text)
+            data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
         except UnicodeDecodeError:
             raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
         except json.JSONDecodeError as exc:

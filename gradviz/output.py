@@ -82,6 +82,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        blocking = next(p for p in (folder, *folder.parents) if p.exists() and not p.is_dir())
+        raise OutputError(f"cannot write {path}: {blocking} is a file, not a folder")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}")
+    try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}")

@@ -580,7 +580,7 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, returned_at: 
         return fn(**args)
     except (_TooLarge, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ModelError(where(exc, filename) + _message(exc)) from exc
     finally:
         sys.settrace(previous)
@@ -605,9 +605,11 @@ def _display(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: BaseException) -> str:
     if isinstance(exc, GradvizError):
         return str(exc)
+    if isinstance(exc, SystemExit):
+        return f"the model called sys.exit({exc.code!r})"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -622,4 +624,5 @@ def _numeric(x: Any) -> bool:
 def _describe(x: Any) -> str:
     if x is None:
         return "None"
-    return f"a {type(x).__name__}"
+    name = type(x).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
