@@ -44,6 +44,12 @@ def _sets(items: List[str]) -> dict[str, str]:
     return out
 
 
+# Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
+# every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
+EXIT_NOT_RENDERED = 3
+FORCE_HELP = "overwrite an existing output file that gradviz did not write"
+
+
 @app.command()
 def trace(
     target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to trace (default: forward)"),
@@ -51,51 +57,69 @@ def trace(
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
     seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE", help="gradient to start backward from (default 1, ones for an array output)"),
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
-    format_: Optional[str] = typer.Option(None, "--format", "-f", help="also write the graph in this format: json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<model-stem>.<format>)"),
-    force: bool = typer.Option(False, "--force", help="overwrite an existing output file that gradviz did not write"),
-    strict: bool = typer.Option(False, "--strict", help="exit with code 3 if there is a warning (NaN or inf, a point "
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
+    out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
+    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
 ) -> None:
-    """Trace a model file, run backprop, and show every edge's local partial and chain product.
+    """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
-    Example: gradviz trace samples/neuron.py --granularity scalar --format json
+    Example: gradviz trace samples/neuron.py --format svg,json --wrt w
 
-    This runs the model file's code, as `python MODEL.py` would.
+    This runs the model file's code, as `python MODEL.py` would. --format none writes no file.
     """
     from . import trace_file
     from .loader import parse_value, split_target
+    from .output import parse_formats
 
     path, name = split_target(target)
     if path.suffix == ".json":
         raise GradvizError(f"{path} is a saved graph, not a model: draw it with `gradviz render {path}`")
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
-    _check_format(format_)
+    formats = parse_formats(format_)
+    if output is not None and len(formats) > 1:
+        raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
+    rankdir = _rankdir(rankdir)
     graph = trace_file(path, name, granularity, seed, _sets(set_))
+    if wrt is not None:
+        from .views.dot import wrt_edges
+        wrt_edges(graph, wrt)  # an unknown name is an input error, found before anything is written
     out = Console(highlight=False)
     if not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    if format_ is not None:
-        _write(graph, format_, output or Path("out") / f"{path.stem}.{format_}", force, out)
-    _report(graph, strict)
+    skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, wrt, verbose, out, force)
+    _report(graph, strict, skipped)
 
 
 @app.command()
 def render(
     saved: Path = typer.Argument(..., metavar="GRAPH.json", help="a graph saved by `gradviz trace --format json`"),
-    format_: str = typer.Option("json", "--format", "-f", help="the format to write: json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<json-stem>.<format>)"),
-    force: bool = typer.Option(False, "--force", help="overwrite an existing output file that gradviz did not write"),
-    strict: bool = typer.Option(False, "--strict", help="exit with code 3 if the saved graph has a warning"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write, as for trace"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<json-stem>.<ext>)"),
+    out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
+    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
 ) -> None:
-    """Draw a saved graph again, without running any model code: the JSON file is read as data only.
+    """Draw a saved graph again without running any code: the JSON file is read as data only.
 
-    Example: gradviz render out/neuron.json --format json -o out/neuron-copy.json
+    Example: gradviz render out/neuron.json --format svg,png
     """
     from .graph import Graph, SavedGraphError
+    from .output import parse_formats
 
-    _check_format(format_)
+    formats = parse_formats(format_)
+    if output is not None and len(formats) > 1:
+        raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
+    rankdir = _rankdir(rankdir)
     if saved.is_dir():
         raise SavedGraphError(f"{saved} is a folder, not a saved graph")
     try:
@@ -105,30 +129,81 @@ def render(
     except OSError as exc:
         raise SavedGraphError(f"cannot read {saved}: {exc.strerror}")
     graph = Graph.from_json(text, str(saved))
+    if wrt is not None:
+        from .views.dot import wrt_edges
+        wrt_edges(graph, wrt)
     out = Console(highlight=False)
-    _write(graph, format_, output or Path("out") / f"{saved.stem}.{format_}", force, out)
-    _report(graph, strict)
+    skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force)
+    _report(graph, strict, skipped)
 
 
-def _check_format(format_: Optional[str]) -> None:
-    from .output import FORMATS
-    if format_ is not None and format_ not in FORMATS:
-        raise GradvizError(f"--format {format_}: choose one of {', '.join(FORMATS)}")
+@app.command()
+def gallery(
+    folder: Path = typer.Argument(Path("samples"), help="folder of model files; each *.py is traced with its defaults"),
+    out_dir: Path = typer.Option(Path("docs/gallery"), "--out-dir", help="folder for the figures"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Draw every model of a folder: the figures of the docs, regenerated from the code.
+
+    Example: gradviz gallery samples --out-dir docs/gallery
+    """
+    from . import trace_file
+    from .output import parse_formats
+
+    formats = parse_formats(format_)
+    models = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not models:
+        raise GradvizError(f"{folder}: no model files (*.py) there")
+    out = Console(highlight=False)
+    failed = False
+    for model in models:
+        graph = trace_file(model)
+        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)
+    if failed:
+        raise typer.Exit(EXIT_NOT_RENDERED)
 
 
-def _write(graph, format_: str, dest: Path, force: bool, out: Console) -> None:
-    from .output import FORMATS, write_output
-    write_output(dest, format_, FORMATS[format_](graph), force)
-    out.print(f"wrote {dest}", markup=False)
+def _rankdir(text: str) -> str:
+    if text.upper() not in ("LR", "TB"):
+        raise GradvizError(f"--rankdir {text}: choose LR (left to right) or TB (top to bottom)")
+    return text.upper()
 
 
-def _report(graph, strict: bool) -> None:
-    """Each warning as one line on stderr; under --strict any warning makes the exit code 3."""
+def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
+           wrt: Optional[str], verbose: bool, out: Console, force: bool) -> bool:
+    """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
+
+    Returns whether one was skipped (the command then ends with EXIT_NOT_RENDERED).
+    """
+    from .errors import RenderError
+    from .output import FORMATS, write
+
+    skipped: dict[str, list[str]] = {}  # one message per cause: "PNG and PDF need ...", not one per format
+    for fmt in formats:
+        dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
+        try:
+            renderer = write(graph, fmt, dest, rankdir, wrt, force)
+        except RenderError as exc:
+            skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
+            continue
+        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose and renderer else ""), markup=False)
+    for cause, names in skipped.items():
+        text = cause.replace("\0", " and ".join(names))
+        if len(names) > 1:
+            text = text.replace(" needs ", " need ", 1)
+        _say(f"not written: {text}")
+    return bool(skipped)
+
+
+def _report(graph, strict: bool, skipped: bool) -> None:
+    """Each warning as one line on stderr; a figure not drawn, or under --strict a warning, ends with status 3."""
     warnings = graph.warnings()
     for w in warnings:
-        _warn(w)
-    if strict and warnings:
-        raise typer.Exit(3)
+        _say(f"warning: {w}")
+    if skipped or (strict and warnings):
+        raise typer.Exit(EXIT_NOT_RENDERED)
 
 
 @app.command()
@@ -142,8 +217,8 @@ def ops() -> None:
 
 
 def main() -> None:
-    """The console script. Exit codes: 0 done, 1 a gradviz bug, 2 a user's mistake, 3 a warning under
-    --strict, 130 interrupted."""
+    """The console script. Exit status: 0 done, 1 a gradviz bug, 2 a user's mistake, 3 a figure not drawn
+    or a warning under --strict, 130 interrupted."""
     try:
         # standalone_mode=False: errors come back here, where each becomes one line on stderr
         code = app(standalone_mode=False)
@@ -160,19 +235,19 @@ def main() -> None:
         if _debug:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
-    # typer turns Ctrl-C inside a command into exit code 130, and no command of ours returns that code
+    # typer turns Ctrl-C inside a command into exit status 130, and no command of ours returns that status
     if code == 130:
         _fail("interrupted", 130)
     sys.exit(code or 0)
 
 
-def _fail(message: str, code: int) -> None:
+def _say(message: str) -> None:
     sys.stderr.write(f"gradviz: {_one_line(message)}\n")
+
+
+def _fail(message: str, code: int) -> None:
+    _say(message)
     sys.exit(code)
-
-
-def _warn(message: str) -> None:
-    sys.stderr.write(f"gradviz: warning: {_one_line(message)}\n")
 
 
 def _one_line(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -49,7 +50,9 @@ class Edge:
         self.src = src
         self.dst = dst
         self.arg = arg
-        self.local = local  # None where the local Jacobian is left unmaterialised (tensor dot, indexing)
+        # None from a constant (not differentiated; chain stays None too), or where the local Jacobian is
+        # left unmaterialised (tensor dot, indexing: chain is then the vector-Jacobian product)
+        self.local = local
         self.upstream: Any = None
         self.chain: Any = None
 
@@ -210,6 +213,25 @@ class Graph:
                 reached.add(e.src)
         return bool(reached & leaf_ids)
 
+    # -- figures: the views are imported here only, so the data model never depends on them ----------
+    def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
+               wrt: str | None = None, force: bool = False) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension).
+
+        An existing file that gradviz did not write is kept (an error), unless force."""
+        from .output import format_for, write
+
+        path = Path(path)
+        write(self, format or format_for(path), path, rankdir, wrt, force)
+        return path
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a Graph as its figure."""
+        from .views.dot import to_dot
+        from .views.render import render
+
+        return render(to_dot(self), "svg")[0].decode("utf-8")
+
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
 
@@ -310,7 +332,7 @@ class _SavedGraph(Graph):
             if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
                 raise fail(f"{where}.shape", "expected a list of sizes")
             value = _array(raw.get("value"), shape, granularity, fail, f"{where}.value")
-            grad = _array(raw.get("grad"), shape, granularity, fail, f"{where}.grad")
+            grad = _array(raw.get("grad"), shape, granularity, fail, f"{where}.grad", optional=kind == "const")
             nondiff = _field(raw, "nondiff", bool, False, fail, where)
             label = _field(raw, "label", str, None, fail, where)
             node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0)
