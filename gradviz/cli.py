@@ -85,6 +85,7 @@ def trace(
     if output is not None and len(formats) > 1:
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
+    sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     graph = trace_file(path, name, granularity, seed, _sets(set_))
     if wrt is not None:
         from .views.dot import wrt_edges

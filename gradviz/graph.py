@@ -311,7 +311,7 @@ class _SavedGraph(Graph):
         if granularity not in ("scalar", "tensor"):
             raise fail("granularity", f"expected 'scalar' or 'tensor', not {_short(granularity)}")
         graph = cls(granularity)
-        graph.source = _field(data, "source", str, "", fail, "source")
+        graph.source = _field(data, "source", str, "", fail, "")
         nodes, edges = data.get("nodes"), data.get("edges")
         if not isinstance(nodes, list) or not isinstance(edges, list):
             raise fail("nodes/edges", "expected two lists")
@@ -352,6 +352,9 @@ class _SavedGraph(Graph):
                 raise fail(where, "edges must run from an earlier node to a later one, grouped by their dst "
                                   "in node order, as gradviz writes them")
             arg = _field(raw, "arg", int, None, fail, where)
+            position = k - graph.nodes[d].first_edge if d == last_dst else 0
+            if arg != position:
+                raise fail(f"{where}.arg", f"expected {position}: the edge's place among its dst's inputs")
             shape_in = list(graph.nodes[s].shape)
             local = _array(raw.get("local"), None, granularity, fail, f"{where}.local", optional=True)
             edge = _SavedEdge(s, d, arg, local, k)
@@ -391,7 +394,7 @@ def _field(raw: dict, key: str, types: Any, default: Any, fail: Any, where: str)
         return default
     v = raw[key]
     if (isinstance(v, bool) and types is int) or not isinstance(v, types):
-        raise fail(f"{where}.{key}", f"unexpected {type(v).__name__} {_short(v)}")
+        raise fail(f"{where}.{key}" if where else key, f"unexpected {type(v).__name__} {_short(v)}")
     return v
 
 

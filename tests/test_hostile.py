@@ -296,6 +296,15 @@ def test_output_that_cannot_be_written(run, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_output_in_a_read_only_folder(run, tmp_path):
+    model(tmp_path, NEURON)
+    (tmp_path / "ro").mkdir(mode=0o500)
+    assert error(run, "trace", "m.py", "--no-table", "-f", "json", "-o", "ro/g.json") == (
+        "cannot write ro/g.json: Permission denied")
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
 def test_output_path_is_a_folder(run, tmp_path):
     model(tmp_path, NEURON)
     (tmp_path / "figs").mkdir()
@@ -579,3 +588,34 @@ def test_ctrl_c_during_a_trace_exits_130_and_leaves_no_file(tmp_path):
     assert p.returncode == 130
     assert err == "gradviz: interrupted\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_render_draws_the_figure_trace_drew(run, tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+    monkeypatch.setenv("GRADVIZ_RENDERER", "embedded")
+    model(tmp_path, NEURON)
+    assert run("trace", "m.py", "--no-table", "-f", "svg,json", "--wrt", "w")[0] == 0
+    (tmp_path / "out" / "m.svg").rename(tmp_path / "traced.svg")
+    code, out, err = run("render", "out/m.json", "--wrt", "w")
+    assert (code, out, err) == (0, "wrote out/m.svg\n", "")
+
+    def texts(name: str) -> list[str]:
+        root = ET.parse(tmp_path / name).getroot()
+        return sorted("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert texts("out/m.svg") == texts("traced.svg")
+    assert "∂(x[0]*w[0])/∂w[0] = x[0] = 1" in texts("out/m.svg")
+
+
+def test_a_module_the_model_imports_leaves_no_cache_behind(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    model(tmp_path, "def double(v):\n    return v * 2\n", name="gradviz_test_helper.py")
+    model(tmp_path, "from gradviz_test_helper import double\ndef forward(x=1.5):\n    return double(x)\n")
+    code, out, err = run("trace", "m.py", "-f", "none")
+    assert (code, err) == (0, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradviz_test_helper.py", "m.py"]
+
+
+def test_format_none_writes_nothing(run, tmp_path):
+    model(tmp_path, NEURON)
+    assert run("trace", "m.py", "--no-table", "-f", "none") == (0, "", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]

@@ -116,3 +116,52 @@ def test_scalar_leaves_regroup_into_arrays():
 def test_a_graph_of_another_kind_is_refused():
     with pytest.raises(SavedGraphError, match=r"^g.json: not a gradviz graph \(schema None"):
         Graph.from_json('{"nodes": []}', "g.json")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 40) | st.floats(allow_nan=False) | st.text(max_size=6)
+    | st.sampled_from(["n0", "n1", "n5", "nan", "inf", "leaf", "op", "const", "add", "mul", "scalar", "tensor"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8)
+
+
+@st.composite
+def tampered(draw):
+    """A saved graph with one field somewhere replaced by arbitrary JSON, or removed."""
+    d = draw(st.sampled_from([neuron_dict, tensor_dict]))()
+    where = draw(st.sampled_from(["top", "nodes", "edges"]))
+    if where == "top":
+        target = d
+    else:
+        target = d[where][draw(st.integers(0, len(d[where]) - 1))]
+    key = draw(st.sampled_from(sorted(target)))
+    if draw(st.booleans()):
+        target[key] = draw(json_values)
+    else:
+        del target[key]
+    return d
+
+
+def tensor_dict() -> dict:
+    return gradviz.trace(lambda x, w: np.maximum(x @ w, 0.0).sum(), granularity="tensor",
+                         x=np.array([[1.0, -2.0], [0.5, 3.0]]), w=np.array([1.0, -1.0])).to_dict()
+
+
+@settings(max_examples=300, deadline=None)
+@given(tampered())
+def test_a_tampered_graph_is_refused_in_one_line_or_shown(d):
+    """Whatever a stranger's JSON holds, reading and showing it ends in a SavedGraphError or a drawing."""
+    from rich.console import Console
+    from gradviz.views.mermaid import to_mermaid
+    from gradviz.views.table import print_tables
+
+    try:
+        g = Graph.from_dict(d, "g.json")
+    except SavedGraphError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("g.json")
+        return
+    to_dot(g)
+    to_mermaid(g, "LR", None)
+    print_tables(g, Console(file=open("/dev/null", "w"), width=100))
+    g.warnings()
+    assert Graph.from_json(g.to_json()).to_dict() == g.to_dict()
