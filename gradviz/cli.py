@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+err = Console(stderr=True, highlight=False)
 _debug = False
 
 
@@ -44,6 +46,19 @@ def _sets(items: List[str]) -> dict[str, str]:
     return out
 
 
+MAX_NODES = 500  # a figure with more nodes is drawn smaller (views/clusters.fit): dot takes ~0.5 s for 500, 20 s for 2000
+
+
+@contextmanager
+def _status(text: str) -> Iterator[None]:
+    """A spinner on stderr while a long phase runs, on a terminal only: nothing when piped."""
+    if err.is_terminal:
+        with err.status(text, spinner="dots"):
+            yield
+    else:
+        yield
+
+
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
 # every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
@@ -63,6 +78,10 @@ def trace(
     rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    params: List[str] = typer.Option([], "--params", metavar="NAME|GLOB", help="which values the model keeps (in globals, on its objects) are leaves, e.g. 'dense*.weights' (repeatable; default: every float array that takes part)"),
+    const: List[str] = typer.Option([], "--const", metavar="NAME", help="pin a leaf as a constant: a parameter of the function or a value the model keeps (repeatable)"),
+    collapse: bool = typer.Option(False, "--collapse", help="draw each layer (the operations of one method call of an object) as one node"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is drawn at tensor granularity, collapsed, or cut to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
@@ -85,8 +104,10 @@ def trace(
     if output is not None and len(formats) > 1:
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
+    sets = _sets(set_)
     sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
-    graph = trace_file(path, name, granularity, seed, _sets(set_))
+    with _status(f"tracing {target}"):
+        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
     if wrt is not None:
         from .views.dot import wrt_edges
         wrt_edges(graph, wrt)  # an unknown name is an input error, found before anything is written
@@ -94,7 +115,11 @@ def trace(
     if not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, wrt, verbose, out, force)
+    figure, collapse, wrt = _fit(graph, formats, max_nodes, collapse, wrt, lambda: trace_file(
+        path, name, "tensor", seed, sets, params or None, tuple(const)))
+    with _status("drawing"):
+        skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, wrt, verbose, out, force,
+                         figure=figure, collapse=collapse)
     _report(graph, strict, skipped)
 
 
@@ -107,6 +132,7 @@ def render(
     rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
 ) -> None:
@@ -134,8 +160,25 @@ def render(
         from .views.dot import wrt_edges
         wrt_edges(graph, wrt)
     out = Console(highlight=False)
-    skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force)
+    # a saved graph cannot be traced again at tensor granularity: too large, it is cut
+    figure, collapse, wrt = _fit(graph, formats, max_nodes, False, wrt, lambda: graph)
+    skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force,
+                     figure=figure, collapse=collapse)
     _report(graph, strict, skipped)
+
+
+def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optional[str], tensor):
+    """(figure, collapse, wrt) to draw: the graph, or a smaller one when it has more than max_nodes nodes."""
+    if all(f == "json" for f in formats):
+        return graph, collapse, wrt
+    from .views.clusters import fit
+    with _status("sizing the figure"):
+        figure, collapse, note = fit(graph, max_nodes, collapse, tensor)
+    if note:
+        _say(note)
+    if wrt is not None and wrt not in figure.leaves:
+        wrt = None  # the leaf is not in the smaller figure: nothing to highlight there
+    return figure, collapse, wrt
 
 
 @app.command()
@@ -173,8 +216,10 @@ def _rankdir(text: str) -> str:
 
 
 def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
-           wrt: Optional[str], verbose: bool, out: Console, force: bool) -> bool:
+           wrt: Optional[str], verbose: bool, out: Console, force: bool, figure=None,
+           collapse: bool = False) -> bool:
     """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
+    JSON holds `graph`; the drawn formats show `figure` (default: graph), collapsed or not.
 
     Returns whether one was skipped (the command then ends with EXIT_NOT_RENDERED).
     """
@@ -185,7 +230,8 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
     for fmt in formats:
         dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
         try:
-            renderer = write(graph, fmt, dest, rankdir, wrt, force)
+            drawn = graph if fmt == "json" or figure is None else figure
+            renderer = write(drawn, fmt, dest, rankdir, wrt, collapse, force)
         except RenderError as exc:
             skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
             continue

@@ -22,10 +22,10 @@ SCHEMA = "gradviz/graph@1"
 class Node:
     """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
 
-    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx")
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "cluster")
 
     def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
-                 nondiff: bool, first_edge: int, ctx: Any = None) -> None:
+                 nondiff: bool, first_edge: int, ctx: Any = None, cluster: int | None = None) -> None:
         self.id = id
         self.name = name  # the variable it was bound to, or None (then its label is an expression)
         self.kind = kind  # "leaf" | "const" | "op"
@@ -35,6 +35,7 @@ class Node:
         self.nondiff = nondiff
         self.first_edge = first_edge
         self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
+        self.cluster = cluster  # index into Graph.clusters: the method call of an object that computed it
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -65,6 +66,8 @@ class Graph:
         self.leaves: dict[str, Any] = {}  # name -> node id (tensor) or array of node ids (scalar)
         self.output: Any = None  # node id, or an array of node ids for an array output split into scalars
         self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
+        # one entry per method call of an object: (the object's name, e.g. "dense1"; which call of it, from 0)
+        self.clusters: list[tuple[str, int]] = []
         self._labels: dict[int, str] = {}
 
     # -- structure --------------------------------------------------------------------------------
@@ -74,6 +77,11 @@ class Graph:
 
     def output_ids(self) -> list[int]:
         return np.ravel(self.output).astype(int).tolist()
+
+    def cluster_of(self, node_id: int) -> tuple[str, int] | None:
+        """(object name, call number) of the method call that computed the node, or None."""
+        c = self.nodes[node_id].cluster
+        return None if c is None else self.clusters[c]
 
     def rule(self, edge: Edge) -> str:
         return OPS[self.nodes[edge.dst].op].rule(edge.arg)
@@ -146,7 +154,9 @@ class Graph:
             "nodes": [
                 {"id": f"n{n.id}", "label": self.label(n.id), "kind": n.kind, "op": n.op,
                  "shape": list(n.shape), "value": _num(n.value), "grad": _num(n.grad),
-                 "nondiff": bool(n.nondiff)}
+                 "nondiff": bool(n.nondiff),
+                 "cluster": None if n.cluster is None else self.clusters[n.cluster][0],
+                 "call": None if n.cluster is None else self.clusters[n.cluster][1]}
                 for n in self.nodes
             ],
             "edges": [
@@ -215,14 +225,14 @@ class Graph:
 
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
-               wrt: str | None = None, force: bool = False) -> Path:
-        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension).
-
-        An existing file that gradviz did not write is kept (an error), unless force."""
+               wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
+        collapse draws each layer (a method call of an object) as one node. An existing file that gradviz
+        did not write is kept (an error), unless force."""
         from .output import format_for, write
 
         path = Path(path)
-        write(self, format or format_for(path), path, rankdir, wrt, force)
+        write(self, format or format_for(path), path, rankdir, wrt, collapse, force)
         return path
 
     def _repr_svg_(self) -> str:
@@ -241,8 +251,8 @@ class Graph:
 
 def _const_label(value: Any) -> str:
     arr = np.asarray(value)
-    if arr.size == 1:
-        return f"{float(arr.ravel()[0]):g}"
+    if arr.size == 1:  # enough digits that 1 - 1e-7 does not read as 1
+        return f"{float(arr.ravel()[0]):.10g}"
     return f"const{list(arr.shape)}"
 
 
@@ -316,6 +326,7 @@ class _SavedGraph(Graph):
         if not isinstance(nodes, list) or not isinstance(edges, list):
             raise fail("nodes/edges", "expected two lists")
         index: dict[str, int] = {}
+        clusters: dict[tuple[str, int], int] = {}
         for i, raw in enumerate(nodes):
             where = f"nodes[{i}]"
             if not isinstance(raw, dict):
@@ -335,7 +346,13 @@ class _SavedGraph(Graph):
             grad = _array(raw.get("grad"), shape, granularity, fail, f"{where}.grad", optional=kind == "const")
             nondiff = _field(raw, "nondiff", bool, False, fail, where)
             label = _field(raw, "label", str, None, fail, where)
-            node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0)
+            cluster = _field(raw, "cluster", (str, type(None)), None, fail, where)
+            call = _field(raw, "call", (int, type(None)), None, fail, where)
+            if (cluster is None) != (call is None) or isinstance(call, bool) or (call is not None and call < 0):
+                raise fail(where, "expected 'cluster' (an object's name) and 'call' (a count) together, or neither")
+            if cluster is not None:
+                cluster = clusters.setdefault((cluster, call), len(clusters))
+            node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0, cluster=cluster)
             node.grad = grad
             graph.nodes.append(node)
             graph._labels[i] = label
@@ -369,6 +386,7 @@ class _SavedGraph(Graph):
                 last_dst = d
         for j in range(last_dst + 1, len(graph.nodes)):
             graph.nodes[j].first_edge = len(graph.edges)
+        graph.clusters = list(clusters)
         graph.output = _output(data.get("output"), index, fail)
         graph.leaves = _leaves(graph)
         return graph
