@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from gradviz.views.render import render
 from test_trace import build, programs
 
 SVG = "{http://www.w3.org/2000/svg}"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def svg_texts(data: bytes) -> list[str]:
@@ -105,7 +107,7 @@ def test_nan_and_inf_read_back_as_numbers():
 
 
 def test_scalar_leaves_regroup_into_arrays():
-    g = gradviz.trace_file("samples/dense_relu.py", granularity="scalar")
+    g = gradviz.trace_file(SAMPLES / "dense_relu.py", granularity="scalar")
     back = Graph.from_json(g.to_json())
     assert list(back.leaves) == list(g.leaves)
     for name in g.leaves:
@@ -165,3 +167,12 @@ def test_a_tampered_graph_is_refused_in_one_line_or_shown(d):
     print_tables(g, Console(file=open("/dev/null", "w"), width=100))
     g.warnings()
     assert Graph.from_json(g.to_json()).to_dict() == g.to_dict()
+
+
+def test_a_network_reads_back_with_its_layers():
+    g = gradviz.trace_file(SAMPLES / "spiral_mlp.py", granularity="tensor")
+    back = Graph.from_json(g.to_json())
+    assert back.clusters == g.clusters and back.clusters[0] == ("dense1", 0)
+    assert [back.cluster_of(n.id) for n in back.nodes] == [g.cluster_of(n.id) for n in g.nodes]
+    assert to_dot(back, collapse=True) == to_dot(g, collapse=True)
+    np.testing.assert_array_equal(back.grad("dense1.weights"), g.grad("dense1.weights"))
