@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -160,14 +160,15 @@ def render(
         from .views.dot import wrt_edges
         wrt_edges(graph, wrt)
     out = Console(highlight=False)
-    # a saved graph cannot be traced again at tensor granularity: too large, it is cut
+    # a saved graph cannot be traced again at tensor granularity: too large, it is collapsed or cut
     figure, collapse, wrt = _fit(graph, formats, max_nodes, False, wrt, lambda: graph)
     skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force,
                      figure=figure, collapse=collapse)
     _report(graph, strict, skipped)
 
 
-def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optional[str], tensor):
+def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optional[str],
+         tensor: Callable[[], Any]) -> tuple[Any, bool, Optional[str]]:
     """(figure, collapse, wrt) to draw: the graph, or a smaller one when it has more than max_nodes nodes."""
     if all(f == "json" for f in formats):
         return graph, collapse, wrt
