@@ -46,7 +46,6 @@ _INSTALL_HINT = (
     "or https://graphviz.org/download/)"
 )
 
-_system_label: str | None = None
 _embedded: tuple[str, str] | None = None  # (executable, renderer label)
 
 
@@ -67,7 +66,8 @@ def render(source: str, fmt: str) -> tuple[bytes, str]:
         )
     dot = None if choice == "embedded" else system_dot()
     if dot is not None:
-        return _render_system(source, fmt), _system_renderer()
+        # the path, not `dot -V`: asking the version would cost a second process on every render
+        return _render_system(source, fmt), f"system Graphviz dot ({dot})"
     if choice == "system":
         raise RenderError(f"GRADVIZ_RENDERER=system but the Graphviz 'dot' program is not on PATH: {_INSTALL_HINT}")
     if fmt != "svg":
@@ -96,18 +96,6 @@ def _render_system(source: str, fmt: str) -> bytes:
     if not data:
         raise RenderError(f"Graphviz produced no {fmt.upper()} output")
     return data
-
-
-def _system_renderer() -> str:
-    global _system_label
-    if _system_label is None:
-        import graphviz
-
-        try:
-            _system_label = "system Graphviz dot " + ".".join(map(str, graphviz.version()))
-        except Exception:  # noqa: BLE001 -- the label is informational only
-            _system_label = "system Graphviz dot"
-    return _system_label
 
 
 # --- embedded Graphviz (graphviz-pure) -------------------------------------------------------
