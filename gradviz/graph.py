@@ -20,7 +20,7 @@ SCHEMA = "gradviz/graph@1"
 class Node:
     """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
 
-    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx")
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "tangent")
 
     def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
                  nondiff: bool, first_edge: int, ctx: Any = None) -> None:
@@ -33,6 +33,7 @@ class Node:
         self.nondiff = nondiff
         self.first_edge = first_edge
         self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
+        self.tangent: Any = None  # ∂node/∂graph.wrt, filled by forward mode
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -42,7 +43,7 @@ class Node:
 class Edge:
     """input → result. local: ∂result/∂input; upstream: ∂output/∂result; chain: upstream × local."""
 
-    __slots__ = ("src", "dst", "arg", "local", "upstream", "chain")
+    __slots__ = ("src", "dst", "arg", "local", "upstream", "chain", "tangent")
 
     def __init__(self, src: int, dst: int, arg: int, local: Any) -> None:
         self.src = src
@@ -51,6 +52,7 @@ class Edge:
         self.local = local  # None where the local Jacobian is left unmaterialised (tensor dot, indexing)
         self.upstream: Any = None
         self.chain: Any = None
+        self.tangent: Any = None  # forward mode: local × tangent of src, this edge's share of dst's tangent
 
 
 class Graph:
@@ -61,6 +63,7 @@ class Graph:
         self.leaves: dict[str, Any] = {}  # name -> node id (tensor) or array of node ids (scalar)
         self.output: Any = None  # node id, or an array of node ids for an array output split into scalars
         self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
+        self.wrt: str | None = None  # the input forward mode differentiated with respect to, e.g. "w[0]"
         self._labels: dict[int, str] = {}
 
     # -- structure --------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ class Graph:
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {
+        d = {
             "schema": SCHEMA,
             "granularity": self.granularity,
             "source": self.source,
@@ -151,6 +154,11 @@ class Graph:
                 for e in self.edges
             ],
         }
+        if self.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share on edges
+            d["wrt"] = self.wrt
+            for item, obj in zip(d["nodes"] + d["edges"], self.nodes + self.edges):
+                item["tangent"] = _num(obj.tangent)
+        return d
 
     def to_json(self) -> str:
         """The graph as JSON text: one node or edge per line, so it reads and diffs well."""
