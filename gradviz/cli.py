@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from .check import ATOL, RTOL
 from .errors import GradvizError
 
 app = typer.Typer(
@@ -41,6 +42,8 @@ def trace(
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
     format_: Optional[str] = typer.Option(None, "--format", "-f", help="also write the graph in this format: json"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<model-stem>.<format>)"),
+    mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="--mode forward: the input number to differentiate with respect to, e.g. b or w[0]"),
 ) -> None:
     """Trace a model file, run backprop, and show every edge's local partial and chain product.
 
@@ -54,9 +57,12 @@ def trace(
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
     if format_ is not None and format_ not in FORMATS:
         raise GradvizError(f"--format {format_}: choose one of {', '.join(FORMATS)}")
+    _check_mode(mode, wrt)
     graph = trace_file(path, name, granularity, seed, _sets(set_))
     out = Console(highlight=False)
-    if not no_table:
+    if mode == "forward":
+        _forward(graph, wrt, out, not no_table)
+    elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
     if format_ is not None:
@@ -65,13 +71,113 @@ def trace(
         out.print(f"wrote {dest}", markup=False)
 
 
+def _check_mode(mode: str, wrt: str | None) -> None:
+    if mode not in ("reverse", "forward"):
+        raise GradvizError(f"--mode {mode}: choose reverse or forward")
+    if mode == "forward" and wrt is None:
+        raise GradvizError("--mode forward needs --wrt NAME: the input number to differentiate with respect to")
+
+
+def _forward(graph, wrt: str, out: Console, tables: bool) -> None:
+    from .forward import forward_mode, output_tangent
+    from .inputs import inputs
+    from .views.explain import forward_summary, forward_tables
+    forward_mode(graph, wrt)
+    if tables:
+        from .views.table import forward_table
+        x = inputs(graph, graph.wrt)[0]
+        out.print(forward_table(graph), forward_tables(graph),
+                  forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
+
+
 @app.command()
-def ops() -> None:
+def check(
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to check (default: forward)"),
+    granularity: str = typer.Option("auto", "--granularity", "-g", help="granularity of the traced graph whose gradients are checked: scalar, tensor or auto"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    rtol: float = typer.Option(RTOL, "--rtol", help="relative tolerance"),
+    atol: float = typer.Option(ATOL, "--atol", help="absolute tolerance"),
+    format_: str = typer.Option("text", "--format", "-f", help="text: tables; json: the comparison for machines, on stdout"),
+) -> None:
+    """Check every gradient against central finite differences; exit 1 when one disagrees.
+
+    Each leaf element is moved by ±h (h = 1e-6·max(1, |x|)) and the model re-run on plain values. Operations
+    you wrote with @custom_op are checked on their own too, so a wrong derivative is named by op and input.
+
+    Example: gradviz check samples/neuron.py
+    """
+    from .check import check as run_check
+    from .loader import load
+    from .views.check_table import check_json, check_tables
+
+    if format_ not in ("text", "json"):
+        raise GradvizError(f"--format {format_}: choose text or json")
+    model = load(target, _sets(set_))
+    report = run_check(model.fn, model.leaves, granularity, rtol, atol)
+    if format_ == "json":
+        sys.stdout.write(check_json(report))
+    else:
+        Console(highlight=False).print(check_tables(report))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to explain (default: forward)"),
+    wrt: str = typer.Option(..., "--wrt", metavar="NAME", help="the input: a scalar leaf (b), an element (w[0]), or an array leaf (w: every element)"),
+    mode: str = typer.Option("reverse", "--mode", help="reverse: the paths from the output down to NAME; forward: ∂node/∂NAME for every node"),
+    max_paths: int = typer.Option(20, "--max-paths", min=0, help="list at most this many paths (all are counted)"),
+    latex: bool = typer.Option(False, "--latex", help="print a LaTeX align block instead of text"),
+    format_: str = typer.Option("text", "--format", "-f", help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+) -> None:
+    """Write the chain rule out for one input: every path from the output down to it, as the product of its
+    local partials, and their sum, which is the gradient. The graph is split into scalars, one number per node.
+
+    Example: gradviz explain samples/neuron.py --wrt w[0]
+    """
+    from . import trace_file
+    from .inputs import inputs
+    from .loader import split_target
+    from .paths import explain as explain_paths
+    from .views.explain import explain_json, explain_latex, explain_text
+
+    if format_ not in ("text", "json"):
+        raise GradvizError(f"--format {format_}: choose text or json")
+    _check_mode(mode, wrt)
+    path, name = split_target(target)
+    graph = trace_file(path, name, "scalar", None, _sets(set_))
+    out = Console(highlight=False)
+    if mode == "forward":
+        if latex or format_ == "json":
+            raise GradvizError("--mode forward prints tables; for JSON use gradviz trace MODEL --mode forward "
+                               "--wrt NAME --format json")
+        _forward(graph, wrt, out, True)
+        return
+    chosen = inputs(graph, wrt)
+    exs = [explain_paths(graph, x) for x in chosen]
+    if format_ == "json":
+        sys.stdout.write(explain_json(graph, exs, max_paths, element="[" in wrt or chosen[0].index == ()))
+    elif latex:
+        sys.stdout.write("\n".join(explain_latex(graph, ex, max_paths) for ex in exs))
+    else:
+        for ex in exs:
+            out.print(explain_text(graph, ex, max_paths))
+
+
+@app.command()
+def ops(
+    target: Optional[str] = typer.Argument(None, metavar="[MODEL.py]", help="also list the operations this model defines with @custom_op"),
+) -> None:
     """List every supported operation with its local-partial rule (generated from the table of operations).
 
-    Example: gradviz ops
+    Example: gradviz ops samples/neuron.py
     """
     from .views.ops_table import ops_table
+    if target is not None:
+        from .loader import load_module, split_target
+        load_module(split_target(target)[0])
     Console(highlight=False).print(ops_table())
 
 
