@@ -33,6 +33,11 @@ def _sets(items: List[str]) -> dict[str, str]:
     return out
 
 
+# Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
+# every other format asked for was still written. 2 stays "the input is wrong".
+EXIT_NOT_RENDERED = 3
+
+
 @app.command()
 def trace(
     target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to trace (default: forward)"),
@@ -40,35 +45,107 @@ def trace(
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
     seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE", help="gradient to start backward from (default 1, ones for an array output)"),
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
-    format_: Optional[str] = typer.Option(None, "--format", "-f", help="also write the graph in this format: json"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default: out/<model-stem>.<format>)"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
+    out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
+    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
     mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
-    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="--mode forward: the input number to differentiate with respect to, e.g. b or w[0]"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
 ) -> None:
-    """Trace a model file, run backprop, and show every edge's local partial and chain product.
+    """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
-    Example: gradviz trace samples/neuron.py --granularity scalar --format json
+    Example: gradviz trace samples/neuron.py --format svg,json --wrt w
     """
     from . import trace_file
     from .loader import parse_value, split_target
-    from .output import FORMATS, write_atomic
+    from .output import parse_formats
 
     path, name = split_target(target)
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
-    if format_ is not None and format_ not in FORMATS:
-        raise GradvizError(f"--format {format_}: choose one of {', '.join(FORMATS)}")
+    formats = parse_formats(format_)
+    if output is not None and len(formats) > 1:
+        raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
+    rankdir = _rankdir(rankdir)
     _check_mode(mode, wrt)
     graph = trace_file(path, name, granularity, seed, _sets(set_))
-    out = Console(highlight=False)
+    highlight = wrt
     if mode == "forward":
-        _forward(graph, wrt, out, not no_table)
+        from .forward import forward_mode
+        forward_mode(graph, wrt)
+        if graph.granularity == "tensor":  # w[0] is no node of its own: the figure highlights the leaf w
+            highlight = wrt.partition("[")[0].strip()
+    if highlight is not None:
+        from .views.dot import wrt_edges
+        wrt_edges(graph, highlight)  # an unknown name is an input error, found before anything is written
+    out = Console(highlight=False)
+    if not no_table and mode == "forward":
+        _print_forward(graph, out)
     elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    if format_ is not None:
-        dest = output or Path("out") / f"{path.stem}.{format_}"
-        write_atomic(dest, FORMATS[format_](graph))
-        out.print(f"wrote {dest}", markup=False)
+    _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out)
+
+
+@app.command()
+def gallery(
+    folder: Path = typer.Argument(Path("samples"), help="folder of model files; each *.py is traced with its defaults"),
+    out_dir: Path = typer.Option(Path("docs/gallery"), "--out-dir", help="folder for the figures"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+) -> None:
+    """Draw every model of a folder: the figures of the docs, regenerated from the code.
+
+    Example: gradviz gallery samples --out-dir docs/gallery
+    """
+    from . import trace_file
+    from .output import parse_formats
+
+    formats = parse_formats(format_)
+    models = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    if not models:
+        raise GradvizError(f"{folder}: no model files (*.py) there")
+    out = Console(highlight=False)
+    failed = False
+    for model in models:
+        graph = trace_file(model)
+        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, exit_=False)
+    if failed:
+        raise typer.Exit(EXIT_NOT_RENDERED)
+
+
+def _rankdir(text: str) -> str:
+    if text.upper() not in ("LR", "TB"):
+        raise GradvizError(f"--rankdir {text}: choose LR (left to right) or TB (top to bottom)")
+    return text.upper()
+
+
+def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
+           wrt: Optional[str], verbose: bool, out: Console, exit_: bool = True) -> bool:
+    """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
+
+    Returns whether one was skipped; with exit_ the command then ends with EXIT_NOT_RENDERED.
+    """
+    from .errors import RenderError
+    from .output import FORMATS, write
+
+    skipped: dict[str, list[str]] = {}  # one message per cause: "PNG and PDF need ...", not one per format
+    for fmt in formats:
+        dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
+        try:
+            renderer = write(graph, fmt, dest, rankdir, wrt)
+        except RenderError as exc:
+            skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
+            continue
+        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose and renderer else ""), markup=False)
+    for cause, names in skipped.items():
+        text = cause.replace("\0", " and ".join(names))
+        if len(names) > 1:
+            text = text.replace(" needs ", " need ", 1)
+        err.print(f"gradviz: not written: {text}", markup=False, soft_wrap=True)
+    if skipped and exit_:
+        raise typer.Exit(EXIT_NOT_RENDERED)
+    return bool(skipped)
 
 
 def _check_mode(mode: str, wrt: str | None) -> None:
@@ -78,16 +155,14 @@ def _check_mode(mode: str, wrt: str | None) -> None:
         raise GradvizError("--mode forward needs --wrt NAME: the input number to differentiate with respect to")
 
 
-def _forward(graph, wrt: str, out: Console, tables: bool) -> None:
-    from .forward import forward_mode, output_tangent
+def _print_forward(graph, out: Console) -> None:
+    from .forward import output_tangent
     from .inputs import inputs
     from .views.explain import forward_summary, forward_tables
-    forward_mode(graph, wrt)
-    if tables:
-        from .views.table import forward_table
-        x = inputs(graph, graph.wrt)[0]
-        out.print(forward_table(graph), forward_tables(graph),
-                  forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
+    from .views.table import forward_table
+    x = inputs(graph, graph.wrt)[0]
+    out.print(forward_table(graph), forward_tables(graph),
+              forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
 
 
 @app.command()
@@ -153,7 +228,8 @@ def explain(
         if latex or format_ == "json":
             raise GradvizError("--mode forward prints tables; for JSON use gradviz trace MODEL --mode forward "
                                "--wrt NAME --format json")
-        _forward(graph, wrt, out, True)
+        from .forward import forward_mode
+        _print_forward(forward_mode(graph, wrt), out)
         return
     chosen = inputs(graph, wrt)
     exs = [explain_paths(graph, x) for x in chosen]
@@ -185,7 +261,7 @@ def main() -> None:
     try:
         app()
     except GradvizError as exc:
-        err.print(f"gradviz: error: {exc}", markup=False)
+        err.print(f"gradviz: error: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("gradviz: interrupted", markup=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -170,6 +171,23 @@ class Graph:
             items = ",\n".join(f"  {dump(item)}" for item in d[key])
             lines.append(f' "{key}": [\n{items}\n ]' + ("," if key == "nodes" else ""))
         return "\n".join(lines) + "\n}\n"
+
+    # -- figures: the views are imported here only, so the data model never depends on them ----------
+    def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
+               wrt: str | None = None) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension)."""
+        from .output import format_for, write
+
+        path = Path(path)
+        write(self, format or format_for(path), path, rankdir, wrt)
+        return path
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a Graph as its figure."""
+        from .views.dot import to_dot
+        from .views.render import render
+
+        return render(to_dot(self), "svg")[0].decode("utf-8")
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)

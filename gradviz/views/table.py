@@ -42,7 +42,7 @@ def backward_table(graph: Graph) -> Table:
     t.add_column("chain", justify="right", overflow="fold")
     visited = list(reversed(graph.edges))
     for e in visited[:MAX_ROWS]:
-        t.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(graph.rule(e)),
+        t.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
                   _num(e.local), _num(e.upstream), _num(e.chain))
     _cut(t, len(visited))
     return t
