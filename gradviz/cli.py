@@ -52,6 +52,7 @@ def trace(
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
     mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
@@ -85,6 +86,12 @@ def trace(
         from .views.table import print_tables
         print_tables(graph, out)
     _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out)
+    if steps:
+        from .views.steps import write_steps
+        folder = out_dir / f"{path.stem}-steps"
+        count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
+        out.print(f"wrote {folder / 'index.html'} and {count} steps" + (f" ({renderer})" if verbose else ""),
+                  markup=False)
 
 
 @app.command()

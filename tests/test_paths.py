@@ -13,17 +13,7 @@ from gradviz.paths import explain
 
 from conftest import SAMPLES, run_cli
 
-DIAMOND = """
-    \"\"\"e = (a + b)·(b + 1): b reaches e along two paths.\"\"\"
-    a = 2.0
-    b = 1.0
-
-    def forward(a, b):
-        c = a + b
-        d = b + 1
-        e = c * d
-        return e
-"""
+DIAMOND = SAMPLES.parent / "tests" / "models" / "diamond.py"  # e = (a + b)·(b + 1) at a = 2, b = 1
 
 # 25 diamonds in a row: each doubles the number of paths, so 2^25 = 33,554,432 paths lead from the output
 # down to x; every path's product is 0.5^25 and ∂out/∂x = 2^25 · 0.5^25 = 1.
@@ -48,7 +38,7 @@ def _explain(path, wrt):
 def test_two_paths_of_e_to_b(model):
     # e = c·d with c = a + b = 3, d = b + 1 = 2.  Path e→c→b: ∂e/∂c · ∂c/∂b = d · 1 = 2;
     # path e→d→b: ∂e/∂d · ∂d/∂b = c · 1 = 3;  ∂e/∂b = 2 + 3 = 5
-    graph, ex = _explain(model(DIAMOND), "b")
+    graph, ex = _explain(DIAMOND, "b")
     paths = list(ex.paths)
     assert ex.n_paths == 2 and ex.total == 5.0
     assert [[graph.label(i) for i in p.nodes] for p in paths] == [["e", "c", "b"], ["e", "d", "b"]]
@@ -57,7 +47,7 @@ def test_two_paths_of_e_to_b(model):
 
 
 def test_explain_cli_text_json_latex(model):
-    path = model(DIAMOND)
+    path = DIAMOND
     text = run_cli("explain", path, "--wrt", "b")
     assert text.returncode == 0, text.stderr
     assert "∂e/∂c · ∂c/∂b = 2 · 1 = 2" in text.stdout
@@ -128,7 +118,7 @@ def test_millions_of_paths_are_counted_not_listed(model):
 
 
 def test_explain_errors_are_one_line(model):
-    path = model(DIAMOND)
+    path = DIAMOND
     for wrt, expected in [("q", "no leaf named 'q'"), ("b[0]", "b has shape [], so no element b[0]"),
                           ("b[", "expected a leaf name")]:
         out = run_cli("explain", path, "--wrt", wrt)
