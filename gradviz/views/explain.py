@@ -34,7 +34,12 @@ def _factors(graph: Graph, path: Path) -> list[str]:
 
 
 def _numbers(path: Path) -> str:
-    return " · ".join(fmt.number(v) for v in path.locals) or "1"
+    return " · ".join(_factor(fmt.number(v), k) for k, v in enumerate(path.locals)) or "1"
+
+
+def _factor(text: str, position: int) -> str:
+    """A negative factor after the first in parentheses, as written by hand: 2 · (-6) · 3."""
+    return f"({text})" if position and text.startswith("-") else text
 
 
 def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
@@ -43,26 +48,32 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     total = fmt.number(ex.total)
     if ex.n_paths == 0:
         return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
-    if ex.n_paths == 1:
+    if ex.n_paths == 1 and shown:
         p = shown[0]
-        lines.append(f"{_lhs(graph, ex, p.nodes[0])} = {' · '.join(_factors(graph, p)) or '1'} "
-                     f"= {_numbers(p)} = {fmt.number(p.product)}")
+        lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
+        middle = "" if factors == lhs else f"{factors} = "
+        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+        lines.append(f"{lhs} = {middle}{numbers}{fmt.number(p.product)}")
         lines.append("one path from the output down to " + ex.wrt + ": the chain rule is the product of the "
                      "local partials along it")
         return Text("\n".join(lines) + "\n")
     lhs = _lhs(graph, ex, ex.outputs[0]) if len(ex.outputs) == 1 else f"∂(Σ outputs)/∂{_d(ex.wrt)}"
-    lines.append(f"{lhs}: {ex.n_paths} paths from the output down to {ex.wrt}; each contributes the product of "
-                 "the local partials along it, and the gradient is their sum")
+    lines.append(f"{lhs}: {_paths(ex.n_paths)} from the output down to {ex.wrt}; each contributes the product "
+                 "of the local partials along it, and the gradient is their sum")
     width = len(str(len(shown)))
     for k, p in enumerate(shown, 1):
         lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {_numbers(p)} = {fmt.number(p.product)}")
     if len(shown) == ex.n_paths:
         lines.append(f"{lhs} = {' + '.join(fmt.number(p.product) for p in shown)} = {total}")
     else:
-        lines.append(f"  … {ex.n_paths - len(shown)} more paths (counted, not listed: --max-paths N lists more)")
-        lines.append(f"{lhs} = sum over all {ex.n_paths} paths = {total}  (backward computes this sum without "
+        lines.append(f"  … {_paths(ex.n_paths - len(shown), 'more ')} (counted, not listed: --max-paths N lists more)")
+        lines.append(f"{lhs} = sum over all {_paths(ex.n_paths)} = {total}  (backward computes this sum without "
                      "listing the paths: each node adds up what its consumers pass down)")
     return Text("\n".join(lines) + "\n")
+
+
+def _paths(n: int, more: str = "") -> str:
+    return f"{n} {more}path" + ("" if n == 1 else "s")
 
 
 def explain_json(graph: Graph, exs: list[Explanation], max_paths: int, element: bool) -> str:
@@ -82,15 +93,17 @@ def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
     for k, p in enumerate(shown):
         labels = [graph.label(i) for i in p.nodes]
         term = r"\,".join(_frac(a, b) for a, b in zip(labels, labels[1:])) or "1"
-        nums = r" \cdot ".join(_tex_number(v) for v in p.locals) or "1"
+        nums = r" \cdot ".join(_factor(_tex_number(v), k) for k, v in enumerate(p.locals)) or "1"
         lead = f"{lhs} &= " if k == 0 else r"&\quad + "
         rows.append(f"{lead}{term} && = {nums} = {_tex_number(p.product)}")
-    if not shown:
+    if not ex.n_paths:
         rows.append(f"{lhs} &= 0 && " + r"\text{(no path leads to it)}")
     else:
         if len(shown) < ex.n_paths:
-            rows.append(r"&\quad + \cdots && \text{(" + f"{ex.n_paths - len(shown)} more paths" + r")}")
-        rows.append(f"&= {_tex_number(ex.total)} && " + r"\text{(sum over " + f"{ex.n_paths} paths" + r")}")
+            lead = r"&\quad + \cdots" if shown else f"{lhs} &= \\cdots"
+            rows.append(lead + r" && \text{(" + _paths(ex.n_paths - len(shown), "more ") + r")}")
+        paths = "the one path" if ex.n_paths == 1 else f"sum over {_paths(ex.n_paths)}"
+        rows.append(f"&= {_tex_number(ex.total)} && " + r"\text{(" + paths + r")}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
