@@ -19,7 +19,7 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     nodes, edges = graph.nodes, graph.edges
     scalar = graph.granularity == "scalar"
     for n in nodes:
-        n.grad = 0.0 if scalar else np.zeros(np.shape(n.value))
+        n.grad = None if n.kind == "const" else 0.0 if scalar else np.zeros(np.shape(n.value))
     out_shape = np.shape(graph.output) if scalar else np.shape(nodes[graph.output].value)
     try:
         seeds = np.broadcast_to(np.asarray(1.0 if seed is None else seed, dtype=float), out_shape)
@@ -31,6 +31,8 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
         for e in reversed(edges):
             up = nodes[e.dst].grad
             e.upstream = up
+            if e.local is None:  # only a constant's edge, at scalar granularity
+                continue
             e.chain = c = up * e.local
             nodes[e.src].grad += c
         return graph
@@ -38,8 +40,10 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     for e in reversed(edges):
         up = nodes[e.dst].grad
         e.upstream = up
-        e.chain = c = _tensor_chain(graph, e, up)
         src = nodes[e.src]
+        if src.kind == "const":
+            continue
+        e.chain = c = _tensor_chain(graph, e, up)
         src.grad = src.grad + c
     return graph
 

@@ -50,7 +50,9 @@ class Edge:
         self.src = src
         self.dst = dst
         self.arg = arg
-        self.local = local  # None where the local Jacobian is left unmaterialised (tensor dot, indexing)
+        # None from a constant (not differentiated; chain stays None too), or where the local Jacobian is
+        # left unmaterialised (tensor dot, indexing: chain is then the vector-Jacobian product)
+        self.local = local
         self.upstream: Any = None
         self.chain: Any = None
         self.tangent: Any = None  # forward mode: local × tangent of src, this edge's share of dst's tangent

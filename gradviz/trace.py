@@ -352,6 +352,9 @@ class Tracer:
         keep = [n for n in graph.nodes if needed[n.id] or n.kind == "leaf"]
         if len(keep) < len(graph.nodes):
             _renumber(graph, keep)
+        for e in graph.edges:
+            if graph.nodes[e.src].kind == "const":  # a constant is not differentiated: no local, no chain
+                e.local = None
         return graph
 
 

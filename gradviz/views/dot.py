@@ -107,6 +107,8 @@ def _node_label(graph: Graph, node_id: int) -> str:
 
 
 def _edge_label(graph: Graph, edge: Edge) -> str:
+    if graph.nodes[edge.src].kind == "const":  # a constant only feeds the operation; no gradient to show
+        return ""
     line = fmt.local_line(graph, edge)
     head, sep, rest = line.partition(" = ")
     # a long formula breaks after ∂result/∂input, so edge labels stay narrow and the figure compact

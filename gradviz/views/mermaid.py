@@ -38,8 +38,11 @@ def to_mermaid(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str
         lines.append(f"  n{node.id}{left}{_label(rows)}{right}")
     styles = []
     for i, edge in enumerate(graph.edges):
-        text = _label([fmt.local_line(graph, edge), fmt.chain_line(edge)])
-        lines.append(f"  n{edge.src} -->|{text}| n{edge.dst}")
+        if graph.nodes[edge.src].kind == "const":
+            lines.append(f"  n{edge.src} --> n{edge.dst}")
+        else:
+            text = _label([fmt.local_line(graph, edge), fmt.chain_line(edge)])
+            lines.append(f"  n{edge.src} -->|{text}| n{edge.dst}")
         size = _magnitude(edge.chain)
         color = BAD if size == float("inf") else ZERO if size == 0 else EDGE
         if on_path is not None:

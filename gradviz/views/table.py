@@ -40,7 +40,7 @@ def backward_table(graph: Graph) -> Table:
     t.add_column("local", justify="right", overflow="fold")
     t.add_column("upstream", justify="right", overflow="fold")
     t.add_column("chain", justify="right", overflow="fold")
-    visited = list(reversed(graph.edges))
+    visited = [e for e in reversed(graph.edges) if e.chain is not None]
     for e in visited[:MAX_ROWS]:
         t.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
                   _num(e.local), _num(e.upstream), _num(e.chain))
