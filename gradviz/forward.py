@@ -25,20 +25,20 @@ def forward_mode(graph: Graph, wrt: str) -> Graph:
     (x,) = chosen
     nodes = graph.nodes
     scalar = graph.granularity == "scalar"
-    for n in nodes:
-        n.tangent = 0.0 if scalar else np.zeros(np.shape(n.value))
+    for n in nodes:  # a constant is not differentiated (as in backward): no tangent
+        n.tangent = None if n.kind == "const" else 0.0 if scalar else np.zeros(np.shape(n.value))
     start = x.node(graph)
     if scalar:
         nodes[start].tangent = 1.0
     else:
         nodes[start].tangent[x.index] = 1.0
-    # A node that does not depend on the input has tangent exactly 0, whatever its local partial: a
-    # constant exponent's ∂(h²)/∂2 = h²·ln h is NaN for h < 0, and NaN × 0 must not leak into the result.
+    # A node that does not depend on the input has tangent exactly 0, whatever its local partial, which
+    # may be NaN (∂(a**b)/∂b = a**b·ln a for a < 0): NaN × 0 must not leak into the result.
     depends = [False] * len(nodes)
     depends[start] = True
     for e in graph.edges:
         if not depends[e.src]:
-            e.tangent = 0.0 if scalar else np.zeros(np.shape(nodes[e.dst].value))
+            e.tangent = None if nodes[e.src].kind == "const" else 0.0 if scalar else np.zeros(np.shape(nodes[e.dst].value))
             continue
         depends[e.dst] = True
         src, dst = nodes[e.src], nodes[e.dst]

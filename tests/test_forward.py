@@ -30,7 +30,7 @@ def test_tangents_by_hand():
     # ∂h/∂x = z = −1;  ∂g/∂x = 2h · ∂h/∂x = 2·(−3)·(−1) = 6;  ∂f/∂x = y · ∂g/∂x = 12
     graph = forward_mode(trace_file(SAMPLES / "chain3.py", granularity="scalar"), "x")
     tangents = {graph.label(n.id): n.tangent for n in graph.nodes}
-    assert tangents == {"x": 1.0, "y": 0.0, "z": 0.0, "h": -1.0, "2": 0.0, "g": 6.0, "f": 12.0}
+    assert tangents == {"x": 1.0, "y": 0.0, "z": 0.0, "h": -1.0, "2": None, "g": 6.0, "f": 12.0}  # constants: none
 
 
 def test_tensor_tangents_through_matmul_and_indexing():
@@ -54,9 +54,9 @@ def test_json_carries_tangents(tmp_path):
     assert data["wrt"] == "w[1]"
     by_label = {n["label"]: n["tangent"] for n in data["nodes"]}
     # y = max(x·w + b, 0) with x[1] = −2: ∂·/∂w[1] is −2 from the dot product up
-    assert by_label == {"x": [0.0, 0.0, 0.0], "w": [0.0, 1.0, 0.0], "b": 0.0, "x@w": -2.0, "z": -2.0, "0": 0.0,
+    assert by_label == {"x": [0.0, 0.0, 0.0], "w": [0.0, 1.0, 0.0], "b": 0.0, "x@w": -2.0, "z": -2.0, "0": None,
                         "max(z,0)": -2.0}
-    assert [e["tangent"] for e in data["edges"]] == [0.0, -2.0, -2.0, 0.0, -2.0, 0.0]
+    assert [e["tangent"] for e in data["edges"]] == [0.0, -2.0, -2.0, 0.0, -2.0, None]
     run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "json", "-o", dest)
     plain = json.loads(dest.read_text())
     assert "wrt" not in plain and "tangent" not in plain["nodes"][0]  # reverse mode: the schema as before

@@ -165,7 +165,7 @@ def forward_tables(graph: Graph) -> Group:
     for name in ("edge", "rule", "local", f"∂input/∂{wrt}", "share"):
         e_table.add_column(name, justify="left" if name in ("edge", "rule") else "right", overflow="fold")
     for e in graph.edges[:MAX_ROWS]:
-        e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(graph.rule(e)),
+        e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
                         _val(e.local), _val(graph.nodes[e.src].tangent), _val(e.tangent))
     _cut(e_table, len(graph.edges))
     n_table = Table(title=f"Tangents ∂node/∂{wrt}", title_justify="left")
