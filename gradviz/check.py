@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .backward import backward
-from .custom import CUSTOM_PARAMS
+from .custom import is_custom
 from .errors import ModelError
 from .graph import Graph
 from .inputs import Input
@@ -117,9 +117,10 @@ def _check_custom_ops(graph: Graph, rtol: float, atol: float) -> list[Comparison
     model used it; one row per (operation, input): the point where they disagree most."""
     worst: dict[tuple[str, int], Comparison] = {}
     for node in graph.nodes:
-        if node.op not in CUSTOM_PARAMS:
+        if not is_custom(node.op):
             continue
-        op, params = OPS[node.op], CUSTOM_PARAMS[node.op]
+        op = OPS[node.op]
+        params = op.variables
         edges = graph.in_edges(node.id)
         args = [np.asarray(graph.nodes[e.src].value, dtype=float) for e in edges]
         for e in edges:

@@ -19,7 +19,11 @@ from .errors import GradvizError
 from .ops import OPS, Op
 
 BUILTIN_OPS = frozenset(OPS)
-CUSTOM_PARAMS: dict[str, tuple[str, ...]] = {}  # custom op name -> its parameter names, for messages
+
+
+def is_custom(op: str | None) -> bool:
+    """Is this operation one a model defined with @custom_op?"""
+    return op in OPS and op not in BUILTIN_OPS
 
 
 def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callable], Callable]:
@@ -49,8 +53,8 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
 
         label = f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(params))) + ")"
         where = os.path.basename(inspect.getsourcefile(fn) or "?")
-        OPS[name] = Op(name, "elementwise", rules, label, (f"{call}, custom_op in {where}",), fn, partials=local)
-        CUSTOM_PARAMS[name] = params
+        OPS[name] = Op(name, "elementwise", rules, label, (f"{call}, custom_op in {where}",), fn, partials=local,
+                       variables=params)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):

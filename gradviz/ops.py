@@ -41,6 +41,7 @@ class Op:
     nondiff: Callable | None = None  # (args, out) -> bool mask where the derivative does not exist
     vjp: tuple[Callable, ...] = field(default=())  # linalg/shape: (g, args, out, params) -> chain per arg
     jvp: tuple[Callable, ...] = field(default=())  # linalg/shape: (t, args, out, params) -> ∂out along t, per arg
+    variables: tuple[str, ...] = ()  # the inputs' names in the rules when not the kind's x, y (custom ops)
 
     def rule(self, arg: int) -> str:
         return self.rules[min(arg, len(self.rules) - 1)]

@@ -67,3 +67,21 @@ def test_mistakes_in_the_declaration_are_one_line_errors():
         custom_op(rule="eˣ", partials=lambda x, out: out)(exp)
     with pytest.raises(GradvizError, match=r"give one rule per input \(x, y\), not 1"):
         custom_op(rule="y", partials=lambda x, y, out: (y, x))(lambda x, y: x * y)
+
+
+@custom_op(rule=("b", "a"), partials=lambda a, b, out: (b, a))
+def times(a, b):
+    return a * b
+
+
+def test_tables_write_the_rule_with_the_graphs_labels():
+    from gradviz.views.format import partial
+
+    def f(p, q):
+        r = times(p, q)
+        return r
+
+    # the rule is written in times' own parameter names a, b; on the graph they read as p and q
+    g = trace(f, granularity="scalar", p=2.0, q=5.0)
+    assert {partial(g, e) for e in g.edges} == {"∂r/∂p = q", "∂r/∂q = p"}
+    assert {e.local for e in g.edges} == {5.0, 2.0}
