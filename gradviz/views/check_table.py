@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..check import Comparison, Report
+from .table import MAX_ROWS, _cut
 
 _STYLE = {"ok": "green", "mismatch": "bold red", "nondiff": "yellow"}
 _WORD = {"ok": "ok", "mismatch": "MISMATCH", "nondiff": "⚠ nondiff"}
@@ -17,8 +18,11 @@ def check_tables(report: Report) -> Group:
     t = Table(title="Gradient check: backward against central finite differences", title_justify="left")
     for name in ("input", "analytic", "numeric", "abs error", "rel error", "status"):
         t.add_column(name, justify="left" if name in ("input", "status") else "right")
-    for c in report.inputs:
+    # a long table shows the disagreements first, then agreements, up to MAX_ROWS rows
+    rows = sorted(report.inputs, key=lambda c: c.status == "ok") if len(report.inputs) > MAX_ROWS else report.inputs
+    for c in rows[:MAX_ROWS]:
         t.add_row(Text(c.input), *_numbers(c), _status(c))
+    _cut(t, len(rows))
     parts: list = [t]
     if report.ops:
         o = Table(title="Your operations: written partials against finite differences of the body (worst point)",

@@ -62,7 +62,8 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
                  "of the local partials along it, and the gradient is their sum")
     width = len(str(len(shown)))
     for k, p in enumerate(shown, 1):
-        lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {_numbers(p)} = {fmt.number(p.product)}")
+        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+        lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {numbers}{fmt.number(p.product)}")
     if len(shown) == ex.n_paths:
         lines.append(f"{lhs} = {' + '.join(fmt.number(p.product) for p in shown)} = {total}")
     else:
@@ -95,7 +96,8 @@ def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
         term = r"\,".join(_frac(a, b) for a, b in zip(labels, labels[1:])) or "1"
         nums = r" \cdot ".join(_factor(_tex_number(v), k) for k, v in enumerate(p.locals)) or "1"
         lead = f"{lhs} &= " if k == 0 else r"&\quad + "
-        rows.append(f"{lead}{term} && = {nums} = {_tex_number(p.product)}")
+        nums = "" if len(p.locals) < 2 else f"{nums} = "
+        rows.append(f"{lead}{term} && = {nums}{_tex_number(p.product)}")
     if not ex.n_paths:
         rows.append(f"{lhs} &= 0 && " + r"\text{(no path leads to it)}")
     else:
