@@ -53,8 +53,9 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
 
         label = f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(params))) + ")"
         where = os.path.basename(inspect.getsourcefile(fn) or "?")
-        OPS[name] = Op(name, "elementwise", rules, label, (f"{call}, custom_op in {where}",), fn, partials=local,
-                       variables=params)
+        op = Op(name, "elementwise", rules, label, (f"{call}, custom_op in {where}",), fn, partials=local,
+                variables=params)
+        OPS[name] = op
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -65,6 +66,9 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
             traced = next((v for v in values if isinstance(v, Traced)), None)
             if traced is None:
                 return fn(*values)
+            # the row is looked up by name: a later @custom_op of the same name (another model loaded in this
+            # process, a notebook cell run again) must not answer for this one
+            OPS[name] = op
             return traced.tracer.apply(name, values)
         return wrapper
     return register

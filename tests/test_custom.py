@@ -85,3 +85,15 @@ def test_tables_write_the_rule_with_the_graphs_labels():
     g = trace(f, granularity="scalar", p=2.0, q=5.0)
     assert {partial(g, e) for e in g.edges} == {"∂r/∂p = q", "∂r/∂q = p"}
     assert {e.local for e in g.edges} == {5.0, 2.0}
+
+
+def test_a_later_op_of_the_same_name_does_not_answer_for_an_earlier_one():
+    def make(slope):
+        @custom_op(rule=str(slope), partials=lambda x, out: slope)
+        def scaled(x):
+            return slope * x
+        return scaled
+
+    double, triple = make(2.0), make(3.0)  # both named "scaled"; triple registered last
+    assert trace(lambda x: double(x), x=1.0).grad("x") == 2.0
+    assert trace(lambda x: triple(x), x=1.0).grad("x") == 3.0
