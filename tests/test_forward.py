@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -78,3 +79,14 @@ def test_forward_mode_needs_one_number():
         forward_mode(graph, "w")
     out = run_cli("trace", SAMPLES / "neuron.py", "--mode", "forward")
     assert out.returncode == 2 and "--mode forward needs --wrt NAME" in out.stderr
+
+
+def test_figure_shows_tangents():
+    from gradviz.views.dot import to_dot
+
+    # e = (a+b)·(b+1) at a = 2, b = 1: ∂c/∂b = 1, ∂d/∂b = 1, ∂e/∂b = d·1 + c·1 = 2 + 3 = 5
+    graph = forward_mode(trace_file(SAMPLES.parent / "tests" / "models" / "diamond.py", granularity="scalar"), "b")
+    dot = to_dot(graph)
+    assert re.search(r"<b>e</b>.*∂·/∂b = 5</font>", dot)
+    assert "share of ∂·/∂b = 2" in dot and "share of ∂·/∂b = 3" in dot
+    assert "∂·/∂" not in to_dot(trace_file(SAMPLES / "neuron.py"))  # reverse mode alone: no tangents
