@@ -29,7 +29,8 @@ def is_custom(op: str | None) -> bool:
 def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callable], Callable]:
     """Register the decorated function as an elementwise operation with the local partials you wrote.
 
-    rule: the derivative as text, one per input (a plain formula becomes "∂f(x)/∂x = formula").
+    rule: the derivative as text, one per input; a formula ("1 if x >= 0 else 0") becomes
+          "∂f(x)/∂x = formula", a full equation ("∂f(x)/∂x = …") is kept as written.
     partials: (*inputs, out) -> the local partial for the one input, or a tuple with one per input.
     """
     def register(fn: Callable) -> Callable:
@@ -42,7 +43,7 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
             raise GradvizError(f"custom_op {name}: give one rule per input ({', '.join(params)}), "
                                f"not {len(rules)}")
         call = f"{name}({','.join(params)})"
-        rules = tuple(r if "=" in r else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params))
+        rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params))
 
         def local(args, out):
             got = partials(*args, out)
