@@ -39,6 +39,13 @@ def test_every_sample_passes(path, granularity):
     assert all(c.rel_err < 1e-7 for c in report.inputs)
 
 
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.name)
+def test_cli_exits_0_on_every_sample(path):
+    out = run_cli("check", path, "--format", "json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["passed"] is True
+
+
 def test_cli_exit_0_and_table():
     out = run_cli("check", SAMPLES / "product.py")
     assert out.returncode == 0, out.stderr
