@@ -9,30 +9,35 @@ from .backward import backward
 from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
-from .loader import leaf_values, load
+from .loader import find_state, leaf_values, load
 from .trace import run
 
 __all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError"]
 __version__ = "0.1.0"
 
 
-def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, **leaf_values_: Any) -> Graph:
+def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, params: list[str] | None = None,
+          consts: tuple[str, ...] = (), **leaf_values_: Any) -> Graph:
     """Trace fn once on its leaves, run backward, and return the annotated Graph.
 
     Each parameter of fn is a leaf; its value comes from leaf_values_, else the parameter's default,
-    else a global of the same name. Example: `trace(f, x=2.0, y=3.0).grad("x")`.
+    else a global of the same name. Float arrays the model keeps in globals or on its objects that take
+    part are leaves too, named by where they live ("dense1.weights"); params (names or globs) picks them
+    instead, consts pins names as constants. Example: `trace(f, x=2.0, y=3.0).grad("x")`.
     """
     from .loader import as_leaf_value
-    values = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
-    graph = run(fn, values, granularity)
+    values, constants = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
+    graph = run(fn, values, granularity, find_state(fn, values, constants, params, consts))
     graph.source = getattr(fn, "__qualname__", "")
     return backward(graph, seed_grad)
 
 
 def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto", seed_grad: Any = None,
-               overrides: dict[str, str] | None = None) -> Graph:
-    """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE texts."""
-    model = load(f"{path}:{name}", overrides)
-    graph = run(model.fn, model.leaves, granularity)
+               overrides: dict[str, str] | None = None, params: list[str] | None = None,
+               consts: tuple[str, ...] = ()) -> Graph:
+    """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE
+    texts; params and consts as for trace()."""
+    model = load(f"{path}:{name}", overrides, params, consts)
+    graph = run(model.fn, model.leaves, granularity, model.state)
     graph.source = model.source
     return backward(graph, seed_grad)

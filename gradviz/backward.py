@@ -18,14 +18,14 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     """Differentiate the output with respect to every node. seed: ∂output (default 1, ones for an array)."""
     nodes, edges = graph.nodes, graph.edges
     scalar = graph.granularity == "scalar"
-    for n in nodes:
-        n.grad = None if n.kind == "const" else 0.0 if scalar else np.zeros(np.shape(n.value))
     out_shape = np.shape(graph.output) if scalar else np.shape(nodes[graph.output].value)
     try:
         seeds = np.broadcast_to(np.asarray(1.0 if seed is None else seed, dtype=float), out_shape)
     except ValueError:
         raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape {out_shape}")
     if scalar:
+        for n in nodes:
+            n.grad = None if n.kind == "const" else 0.0
         for i, s in zip(graph.output_ids(), seeds.ravel().tolist()):
             nodes[i].grad += s
         for e in reversed(edges):
@@ -36,15 +36,23 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
             e.chain = c = up * e.local
             nodes[e.src].grad += c
         return graph
+    # a node's gradient starts as its first chain (no zeros to add to); nodes no chain reaches get zeros
+    for n in nodes:
+        n.grad = None
     nodes[graph.output].grad = seeds.copy()
     for e in reversed(edges):
         up = nodes[e.dst].grad
+        if up is None:
+            up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
         e.upstream = up
         src = nodes[e.src]
         if src.kind == "const":
             continue
         e.chain = c = _tensor_chain(graph, e, up)
-        src.grad = src.grad + c
+        src.grad = c if src.grad is None else src.grad + c
+    for n in nodes:
+        if n.grad is None and n.kind != "const":
+            n.grad = np.zeros(np.shape(n.value))
     return graph
 
 
@@ -54,7 +62,10 @@ def _tensor_chain(graph: Graph, e: Any, up: np.ndarray) -> np.ndarray:
     op = OPS[dst.op]
     args, params = dst.ctx
     if op.kind == "elementwise":
-        return unbroadcast(up * e.local, np.shape(args[e.arg]))
+        local = e.local
+        if not any(local.strides) and local.size:  # one number broadcast (x + y: 1): scale, do not multiply arrays
+            local = local.flat[0]
+        return unbroadcast(up * local, np.shape(args[e.arg]))
     if op.kind == "reduce":
         return np.broadcast_to(np.reshape(up, params["keep_shape"]), e.local.shape) * e.local
     return op.vjp[e.arg](up, args, dst.value, params)

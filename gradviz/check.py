@@ -21,7 +21,7 @@ from .errors import ModelError
 from .graph import Graph
 from .inputs import Input
 from .ops import OPS
-from .trace import run, where, _message
+from .trace import State, run, where, _message
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -64,20 +64,22 @@ class Report:
 
 
 def check(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto",
-          rtol: float = RTOL, atol: float = ATOL) -> Report:
-    """Compare every leaf element's gradient, and every custom operation's partials, with finite differences."""
-    graph = backward(run(fn, leaves, granularity))
+          rtol: float = RTOL, atol: float = ATOL, state: State | None = None) -> Report:
+    """Compare every leaf element's gradient, and every custom operation's partials, with finite differences.
+    leaves: fn's parameters; state: what the model keeps elsewhere (loader.Model.state), leaves too."""
+    state = state or State()
+    graph = backward(run(fn, leaves, granularity, state))
     report = Report(rtol, atol)
     nondiff = _nondiff_inputs(graph)
-    for leaf, value in leaves.items():
-        grad = graph.grad(leaf)
+    for leaf in graph.leaves:
+        value, grad = graph.leaf_value(leaf), graph.grad(leaf)
         for idx in np.ndindex(value.shape):
             x = Input(leaf, idx)
             h = float(step(value[idx]))
             up, down = value.copy(), value.copy()
             up[idx] += h
             down[idx] -= h
-            numeric = (_evaluate(fn, {**leaves, leaf: up}) - _evaluate(fn, {**leaves, leaf: down})) / (2 * h)
+            numeric = (_evaluate(fn, leaves, state, leaf, up) - _evaluate(fn, leaves, state, leaf, down)) / (2 * h)
             analytic = float(grad[idx])
             close = _close(analytic, numeric, rtol, atol)
             status = "ok" if close else ("nondiff" if nondiff[x.node(graph)] else "mismatch")
@@ -92,14 +94,29 @@ def _close(a: float, n: float, rtol: float, atol: float) -> bool:
     return abs(a - n) <= atol + rtol * max(abs(a), abs(n))
 
 
-def _evaluate(fn: Callable, values: dict[str, np.ndarray]) -> float:
-    filename = fn.__code__.co_filename
+def _evaluate(fn: Callable, leaves: dict[str, np.ndarray], state: State, leaf: str, value: np.ndarray) -> float:
+    """The sum of fn's output on plain values, with `leaf` set to value wherever the model takes it from
+    (a parameter of fn, or the globals and objects holding it); the model's objects are restored after."""
+    args = {**leaves, **state.constants}
+    if leaf in leaves:
+        args[leaf] = value
+    places = state.params.get(leaf, [])
+    saved = [(ns, key, ns[key]) for ns, key in places]
+    snapshots = [(ns, dict(ns)) for ns in state.namespaces]
     try:
+        for ns, key in places:
+            ns[key] = value
         with np.errstate(all="ignore"):
-            out = fn(**values)
+            out = fn(**args)
         return float(np.sum(np.asarray(out, dtype=float)))
     except Exception as exc:
-        raise ModelError(where(exc, filename) + _message(exc)) from exc
+        raise ModelError(where(exc, fn.__code__.co_filename) + _message(exc)) from exc
+    finally:
+        for ns, key, original in reversed(saved):
+            ns[key] = original
+        for ns, snapshot in snapshots:
+            ns.clear()
+            ns.update(snapshot)
 
 
 def _nondiff_inputs(graph: Graph) -> list[bool]:

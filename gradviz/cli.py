@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -33,6 +34,19 @@ def _sets(items: List[str]) -> dict[str, str]:
     return out
 
 
+MAX_NODES = 500  # a figure with more nodes is drawn smaller (views/clusters.fit): dot takes ~0.5 s for 500, 20 s for 2000
+
+
+@contextmanager
+def _status(text: str) -> Iterator[None]:
+    """A spinner on stderr while a long phase runs, on a terminal only: nothing when piped."""
+    if err.is_terminal:
+        with err.status(text, spinner="dots"):
+            yield
+    else:
+        yield
+
+
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
 # every other format asked for was still written. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
@@ -52,6 +66,10 @@ def trace(
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
     mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    params: List[str] = typer.Option([], "--params", metavar="NAME|GLOB", help="which values the model keeps (in globals, on its objects) are leaves, e.g. 'dense*.weights' (repeatable; default: every float array that takes part)"),
+    const: List[str] = typer.Option([], "--const", metavar="NAME", help="pin a leaf as a constant: a parameter of the function or a value the model keeps (repeatable)"),
+    collapse: bool = typer.Option(False, "--collapse", help="draw each layer (the operations of one method call of an object) as one node"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is drawn at tensor granularity, collapsed, or cut to the N nodes nearest the output, with a note"),
     steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
@@ -69,7 +87,9 @@ def trace(
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
     _check_mode(mode, wrt)
-    graph = trace_file(path, name, granularity, seed, _sets(set_))
+    sets = _sets(set_)
+    with _status(f"tracing {target}"):
+        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
     highlight = wrt
     if mode == "forward":
         from .forward import forward_mode
@@ -85,11 +105,25 @@ def trace(
     elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out)
+    figure, collapse = graph, collapse
+    if any(f != "json" for f in formats):
+        from .views.clusters import fit
+        with _status("sizing the figure"):
+            figure, collapse, note = fit(graph, max_nodes, collapse, lambda: trace_file(
+                path, name, "tensor", seed, sets, params or None, tuple(const)))
+        if note:
+            err.print(f"gradviz: {note}", markup=False, soft_wrap=True)
+        if figure is not graph and highlight is not None:  # a smaller figure: highlight the whole leaf, if there
+            leaf = highlight.partition("[")[0].strip()
+            highlight = leaf if leaf in figure.leaves else None
+    with _status("drawing"):
+        _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, figure=figure,
+               collapse=collapse)
     if steps:
         from .views.steps import write_steps
         folder = out_dir / f"{path.stem}-steps"
-        count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
+        with _status("drawing the steps"):
+            count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
         out.print(f"wrote {folder / 'index.html'} and {count} steps" + (f" ({renderer})" if verbose else ""),
                   markup=False)
 
@@ -128,8 +162,10 @@ def _rankdir(text: str) -> str:
 
 
 def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
-           wrt: Optional[str], verbose: bool, out: Console, exit_: bool = True) -> bool:
+           wrt: Optional[str], verbose: bool, out: Console, exit_: bool = True, figure=None,
+           collapse: bool = False) -> bool:
     """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
+    JSON holds `graph`; the drawn formats show `figure` (default: graph), collapsed or not.
 
     Returns whether one was skipped; with exit_ the command then ends with EXIT_NOT_RENDERED.
     """
@@ -140,7 +176,8 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
     for fmt in formats:
         dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
         try:
-            renderer = write(graph, fmt, dest, rankdir, wrt)
+            drawn = graph if fmt == "json" or figure is None else figure
+            renderer = write(drawn, fmt, dest, rankdir, wrt, collapse)
         except RenderError as exc:
             skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
             continue
@@ -195,7 +232,7 @@ def check(
     if format_ not in ("text", "json"):
         raise GradvizError(f"--format {format_}: choose text or json")
     model = load(target, _sets(set_))
-    report = run_check(model.fn, model.leaves, granularity, rtol, atol)
+    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state)
     if format_ == "json":
         sys.stdout.write(check_json(report))
     else:

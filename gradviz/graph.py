@@ -21,10 +21,10 @@ SCHEMA = "gradviz/graph@1"
 class Node:
     """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
 
-    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "tangent")
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "cluster", "tangent")
 
     def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
-                 nondiff: bool, first_edge: int, ctx: Any = None) -> None:
+                 nondiff: bool, first_edge: int, ctx: Any = None, cluster: int | None = None) -> None:
         self.id = id
         self.name = name  # the variable it was bound to, or None (then its label is an expression)
         self.kind = kind  # "leaf" | "const" | "op"
@@ -34,6 +34,7 @@ class Node:
         self.nondiff = nondiff
         self.first_edge = first_edge
         self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
+        self.cluster = cluster  # index into Graph.clusters: the method call of an object that computed it
         self.tangent: Any = None  # ∂node/∂graph.wrt, filled by forward mode
 
     @property
@@ -66,6 +67,8 @@ class Graph:
         self.leaves: dict[str, Any] = {}  # name -> node id (tensor) or array of node ids (scalar)
         self.output: Any = None  # node id, or an array of node ids for an array output split into scalars
         self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
+        # one entry per method call of an object: (the object's name, e.g. "dense1"; which call of it, from 0)
+        self.clusters: list[tuple[str, int]] = []
         self.wrt: str | None = None  # the input forward mode differentiated with respect to, e.g. "w[0]"
         self._labels: dict[int, str] = {}
 
@@ -76,6 +79,11 @@ class Graph:
 
     def output_ids(self) -> list[int]:
         return np.ravel(self.output).astype(int).tolist()
+
+    def cluster_of(self, node_id: int) -> tuple[str, int] | None:
+        """(object name, call number) of the method call that computed the node, or None."""
+        c = self.nodes[node_id].cluster
+        return None if c is None else self.clusters[c]
 
     def rule(self, edge: Edge) -> str:
         return OPS[self.nodes[edge.dst].op].rule(edge.arg)
@@ -148,7 +156,9 @@ class Graph:
             "nodes": [
                 {"id": f"n{n.id}", "label": self.label(n.id), "kind": n.kind, "op": n.op,
                  "shape": list(n.shape), "value": _num(n.value), "grad": _num(n.grad),
-                 "nondiff": bool(n.nondiff)}
+                 "nondiff": bool(n.nondiff),
+                 "cluster": None if n.cluster is None else self.clusters[n.cluster][0],
+                 "call": None if n.cluster is None else self.clusters[n.cluster][1]}
                 for n in self.nodes
             ],
             "edges": [
@@ -176,12 +186,13 @@ class Graph:
 
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
-               wrt: str | None = None) -> Path:
-        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension)."""
+               wrt: str | None = None, collapse: bool = False) -> Path:
+        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
+        collapse draws each layer (a method call of an object) as one node."""
         from .output import format_for, write
 
         path = Path(path)
-        write(self, format or format_for(path), path, rankdir, wrt)
+        write(self, format or format_for(path), path, rankdir, wrt, collapse)
         return path
 
     def _repr_svg_(self) -> str:
@@ -200,8 +211,8 @@ class Graph:
 
 def _const_label(value: Any) -> str:
     arr = np.asarray(value)
-    if arr.size == 1:
-        return f"{float(arr.ravel()[0]):g}"
+    if arr.size == 1:  # enough digits that 1 - 1e-7 does not read as 1
+        return f"{float(arr.ravel()[0]):.10g}"
     return f"const{list(arr.shape)}"
 
 

@@ -10,8 +10,9 @@ from typing import Callable
 from .errors import GradvizError
 from .graph import Graph
 
-# make(graph, rankdir, wrt) -> (bytes, renderer): renderer names the Graphviz that drew a figure, else None
-Make = Callable[[Graph, str, "str | None"], "tuple[bytes, str | None]"]
+# make(graph, rankdir, wrt, collapse) -> (bytes, renderer): renderer names the Graphviz that drew a figure,
+# else None; collapse draws layers as single nodes (the DOT figures)
+Make = Callable[[Graph, str, "str | None", bool], "tuple[bytes, str | None]"]
 
 
 @dataclass(frozen=True)
@@ -21,25 +22,25 @@ class Format:
     figure: bool  # drawn by a Graphviz renderer, which this machine may lack
 
 
-def _json(graph: Graph, rankdir: str, wrt: str | None) -> tuple[bytes, None]:
+def _json(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     return graph.to_json().encode("utf-8"), None
 
 
-def _dot(graph: Graph, rankdir: str, wrt: str | None) -> tuple[bytes, None]:
+def _dot(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     from .views.dot import to_dot
-    return to_dot(graph, rankdir, wrt).encode("utf-8"), None
+    return to_dot(graph, rankdir, wrt, collapse).encode("utf-8"), None
 
 
-def _mermaid(graph: Graph, rankdir: str, wrt: str | None) -> tuple[bytes, None]:
+def _mermaid(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     from .views.mermaid import to_mermaid
     return to_mermaid(graph, rankdir, wrt).encode("utf-8"), None
 
 
 def _figure(fmt: str) -> Make:
-    def make(graph: Graph, rankdir: str, wrt: str | None) -> tuple[bytes, str | None]:
+    def make(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, str | None]:
         from .views.dot import to_dot
         from .views.render import render
-        return render(to_dot(graph, rankdir, wrt), fmt)
+        return render(to_dot(graph, rankdir, wrt, collapse), fmt)
     return make
 
 
@@ -72,9 +73,10 @@ def format_for(path: Path) -> str:
                        f"{', '.join('.' + f.ext for f in FORMATS.values())} or pass format=")
 
 
-def write(graph: Graph, fmt: str, path: Path, rankdir: str = "LR", wrt: str | None = None) -> str | None:
+def write(graph: Graph, fmt: str, path: Path, rankdir: str = "LR", wrt: str | None = None,
+          collapse: bool = False) -> str | None:
     """Make fmt and write it to path atomically; returns the renderer that drew a figure, else None."""
-    data, renderer = FORMATS[fmt].make(graph, rankdir, wrt)
+    data, renderer = FORMATS[fmt].make(graph, rankdir, wrt, collapse)
     write_atomic(path, data)
     return renderer
 

@@ -16,6 +16,7 @@ import builtins
 import os
 import sys
 import traceback
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -25,6 +26,27 @@ from .graph import Edge, Graph, Node
 from .ops import OPS
 
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
+
+
+def _untraced(method: Callable) -> Callable:
+    """Run one of the tracer's operations with the name tracer (sys.settrace) switched off: it only needs
+    the model's own frames, and it would otherwise be called on every frame of gradviz and of NumPy's
+    Python wrappers, about half the cost of a trace. Python 3.12+ re-instruments code on each switch,
+    so there the operation runs as it is."""
+    if sys.version_info >= (3, 12):
+        return method
+
+    def wrapper(self, *args, **kwargs):
+        trace = sys.gettrace()
+        if trace is None:
+            return method(self, *args, **kwargs)
+        sys.settrace(None)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            sys.settrace(trace)
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
 
 
 class _TooLarge(BaseException):
@@ -141,10 +163,14 @@ class Traced:
 class Tracer:
     """Records operations on Traced values into one Graph."""
 
-    def __init__(self, granularity: str, max_nodes: int | None = None) -> None:
+    def __init__(self, granularity: str, max_nodes: int | None = None, objects: dict[int, str] | None = None) -> None:
         self.graph = Graph(granularity)
         self.scalar = granularity == "scalar"
         self.max_nodes = max_nodes
+        self.objects = objects or {}  # id(object) -> name, for the objects the model keeps at module level
+        self.cluster: int | None = None  # the method call now running: new nodes belong to it
+        self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
+        self._named: list[Any] = []  # objects made during the trace and named after their class
 
     # -- nodes ---------------------------------------------------------------------------------
     def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
@@ -156,14 +182,15 @@ class Tracer:
         flat = values.ravel().tolist()
         nd = [False] * len(flat) if nondiff is None else np.broadcast_to(nondiff, values.shape).ravel().tolist()
         for k, v in enumerate(flat):
-            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity))
+            nodes.append(Node(start + k, names[k] if names else None, kind, op, v, nd[k], first_edge + k * arity,
+                              None, self.cluster))
         self._check_size()
         return np.arange(start, len(nodes)).reshape(values.shape)
 
     def _add_node(self, kind: str, op: str | None, value: np.ndarray, name: str | None = None,
                   nondiff: bool = False, ctx: Any = None) -> int:
         nodes = self.graph.nodes
-        nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx))
+        nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx, self.cluster))
         return len(nodes) - 1
 
     def _check_size(self) -> None:
@@ -173,8 +200,11 @@ class Tracer:
     def leaf(self, name: str, value: np.ndarray) -> Traced:
         if self.scalar:
             names = [name + _index_text(idx) for idx in np.ndindex(value.shape)] if value.ndim else [name]
-            return Traced(self, value, self._add_nodes("leaf", None, value, names))
-        return Traced(self, value, self._add_node("leaf", None, value, name))
+            ref = self._add_nodes("leaf", None, value, names)
+        else:
+            ref = self._add_node("leaf", None, value, name)
+        self.graph.leaves[name] = ref
+        return Traced(self, value, ref)
 
     def lift(self, x: Any) -> Traced:
         """A Traced value for x: itself, or a new constant node."""
@@ -188,6 +218,7 @@ class Tracer:
         return Traced(self, value, self._add_node("const", None, value))
 
     # -- operations ------------------------------------------------------------------------------
+    @_untraced
     def apply(self, name: str, args: tuple) -> Traced:
         """An elementwise operation (broadcasting its inputs)."""
         op = OPS[name]
@@ -195,11 +226,11 @@ class Tracer:
         vals = [x.value for x in xs]
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(*vals), dtype=float)
-            locs = [np.broadcast_to(np.asarray(p, dtype=float), out.shape) for p in op.partials(vals, out)]
+            locs = [_shaped(p, out.shape) for p in op.partials(vals, out)]
             nondiff = op.nondiff(vals, out) if op.nondiff else None
         if not self.scalar:
             ctx = (tuple(vals), {})
-            nid = self._add_node("op", name, out, nondiff=bool(np.any(nondiff)), ctx=ctx)
+            nid = self._add_node("op", name, out, nondiff=nondiff is not None and bool(nondiff.any()), ctx=ctx)
             self.graph.edges.extend(Edge(x.ref, nid, i, loc) for i, (x, loc) in enumerate(zip(xs, locs)))
             return Traced(self, out, nid)
         refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
@@ -228,12 +259,13 @@ class Tracer:
                     terms.append(r)
             nid = len(nodes)
             op = "add" if len(terms) == 2 else "sum"
-            nodes.append(Node(nid, None, "op", op, v, False, len(edges)))
+            nodes.append(Node(nid, None, "op", op, v, False, len(edges), None, self.cluster))
             edges.extend(Edge(t, nid, i, 1.0) for i, t in enumerate(terms))
             ids.append(nid)
         self._check_size()
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
+    @_untraced
     def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
         op = OPS[name]
         x = self.lift(x)
@@ -245,7 +277,7 @@ class Tracer:
             with np.errstate(all="ignore"):
                 out = np.asarray(op.forward(xs, axis=axes, keepdims=True), dtype=float)
                 local = np.asarray(op.local(xs, out, axes), dtype=float)
-            nondiff = bool(np.any(op.nondiff(xs, out, axes))) if op.nondiff else False
+            nondiff = bool(op.nondiff(xs, out, axes).any()) if op.nondiff else False
             value = out.reshape(out_shape)
             nid = self._add_node("op", name, value, nondiff=nondiff, ctx=((xs,), {"keep_shape": keep_shape}))
             self.graph.edges.append(Edge(x.ref, nid, 0, local))
@@ -267,6 +299,7 @@ class Tracer:
             edges.extend(Edge(row[i], nid, i, loc[i]) for i in range(n))
         return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
 
+    @_untraced
     def matmul(self, a: Any, b: Any) -> Traced:
         a, b = self.lift(a), self.lift(b)
         if a.ndim == 0 or b.ndim == 0:
@@ -307,15 +340,66 @@ class Tracer:
         self.graph.edges.append(Edge(x.ref, nid, 0, None))
         return Traced(self, value, nid)
 
+    @_untraced
     def getitem(self, x: Any, index: Any) -> Traced:
         index = _plain_index(index)
         return self._structural("getitem", x, lambda v: v[index], {"index": index, "idx": _index_label(index)})
 
+    @_untraced
     def reshape(self, x: Any, shape: Any) -> Traced:
         return self._structural("reshape", x, lambda v: np.reshape(v, shape), {})
 
+    @_untraced
     def transpose(self, x: Any, axes: Any) -> Traced:
         return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
+
+    # -- clusters: the method calls of objects --------------------------------------------------
+    def enter(self, frame: Any, in_model: bool) -> bool:
+        """A function starts: if it is a method of an object (`self` first), its operations form a cluster
+        named after the object. A method calling another method of the same object stays in one cluster.
+        Objects the model keeps at module level have names; others (in_model only) take the name of the
+        caller's variable holding them, else their class name."""
+        code = frame.f_code
+        # a constructor builds a layer, it does not run it
+        if not code.co_argcount or code.co_varnames[0] != "self" or code.co_name == "__init__":
+            return False
+        obj = frame.f_locals.get("self")
+        name = self.objects.get(id(obj))
+        if name is None:
+            if not in_model:
+                return False
+            name = self.objects[id(obj)] = self._unknown_name(obj, frame.f_back)
+            self._named.append(obj)  # kept alive, so its id is not reused by another object during the trace
+        if self._calls and self._calls[-1][1] is obj:
+            self._calls.append((frame, obj, self.cluster))
+            return True
+        clusters = self.graph.clusters
+        calls = sum(1 for c in clusters if c[0] == name)
+        self._calls.append((frame, obj, self.cluster))
+        self.cluster = len(clusters)
+        clusters.append((name, calls))
+        return True
+
+    def leave(self, frame: Any) -> None:
+        if self._calls and self._calls[-1][0] is frame:
+            _, obj, self.cluster = self._calls.pop()
+            self._name_attributes(obj)
+
+    def _unknown_name(self, obj: Any, caller: Any) -> str:
+        held = [var for var, v in (caller.f_locals.items() if caller is not None else ()) if v is obj]
+        base = held[0] if held else type(obj).__name__
+        taken = set(self.objects.values())
+        k = 1
+        while (name := base if k == 1 else f"{base}#{k}") in taken:
+            k += 1
+        return name
+
+    def _name_attributes(self, obj: Any) -> None:
+        """Values a method stored on its object (`self.output = ...`) are named after where they live."""
+        for attr, v in getattr(obj, "__dict__", {}).items():
+            if type(v) is Traced and not v.named and v.tracer is self:
+                v.named = True
+                self._name(v, f"{self.objects[id(obj)]}.{attr}")
 
     # -- names -----------------------------------------------------------------------------------
     def name_locals(self, local_vars: dict) -> None:
@@ -338,8 +422,9 @@ class Tracer:
                 node.name = var + _index_text(idx)
 
     # -- finishing -------------------------------------------------------------------------------
-    def finish(self, result: Any) -> Graph:
-        """Make `result` the output and drop what does not lead to it (keeping every leaf)."""
+    def finish(self, result: Any, optional: tuple[str, ...] = ()) -> Graph:
+        """Make `result` the output and drop what does not lead to it. Leaves are kept, except the
+        `optional` ones (arrays found in the model's state) that took no part in the result."""
         out = self.lift(result)
         graph = self.graph
         graph.output = out.ref
@@ -349,7 +434,12 @@ class Tracer:
         for e in reversed(graph.edges):
             if needed[e.dst]:
                 needed[e.src] = True
-        keep = [n for n in graph.nodes if needed[n.id] or n.kind == "leaf"]
+        unused = {name for name in optional if not any(needed[i] for i in np.ravel(graph.leaves[name]).tolist())}
+        graph.leaves = {k: v for k, v in graph.leaves.items() if k not in unused}
+        for ref in graph.leaves.values():
+            for i in np.ravel(ref).tolist():
+                needed[i] = True
+        keep = [n for n in graph.nodes if needed[n.id]]
         if len(keep) < len(graph.nodes):
             _renumber(graph, keep)
         for e in graph.edges:
@@ -420,6 +510,13 @@ _FUNCTIONS: dict[Callable, Callable] = {
     np.transpose: lambda t, a, axes=None: t.transpose(a, axes),
     np.reshape: lambda t, a, shape=None, *args, **kw: t.reshape(a, kw.get("newshape", shape)),
 }
+
+
+def _shaped(local: Any, shape: tuple) -> np.ndarray:
+    """A local partial as a float array of the result's shape (a broadcast view where it is smaller)."""
+    if type(local) is np.ndarray and local.shape == shape and local.dtype == np.float64:
+        return local  # already right: skip np.broadcast_to, whose Python frames the name tracer also pays for
+    return np.broadcast_to(np.asarray(local, dtype=float), shape)
 
 
 def _plain(x: Any) -> Any:
@@ -516,39 +613,80 @@ BUILTINS = {"max": _fold("maximum", builtins.max), "min": _fold("minimum", built
 
 # -- running a model ---------------------------------------------------------------------------------
 
-def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto") -> Graph:
+@dataclass
+class State:
+    """What the model keeps outside its function's parameters, as the loader found it."""
+
+    constants: dict[str, Any] = field(default_factory=dict)  # parameters passed as they are (class targets)
+    # leaf name -> the places holding that array: (namespace, key), a namespace being a module's globals
+    # or an object's __dict__; each place sees the traced leaf during the call, and its own value after
+    params: dict[str, list[tuple[dict, str]]] = field(default_factory=dict)
+    objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
+    namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
+    files: set[str] = field(default_factory=set)  # source files of those objects' classes
+
+
+def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:
     """Call fn once on traced leaves and return its graph (forward only; backward fills the gradients)."""
+    state = state or State()
     if granularity == "auto":
         try:
-            return _run(fn, leaves, "scalar", SCALAR_LIMIT)
+            return _run(fn, leaves, "scalar", SCALAR_LIMIT, state)
         except _TooLarge:
-            return _run(fn, leaves, "tensor", None)
+            return _run(fn, leaves, "tensor", None, state)
     if granularity not in ("scalar", "tensor"):
         raise GradvizError(f"granularity must be scalar, tensor or auto, not {granularity!r}")
-    return _run(fn, leaves, granularity, None)
+    return _run(fn, leaves, granularity, None, state)
 
 
-def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None) -> Graph:
-    tracer = Tracer(granularity, max_nodes)
+def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_nodes: int | None,
+         state: State) -> Graph:
+    tracer = Tracer(granularity, max_nodes, dict(state.objects))
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
-    tracer.graph.leaves = {name: a.ref for name, a in args.items()}
-    filename = fn.__code__.co_filename
-    result = _call(fn, args, tracer, filename)
-    if isinstance(result, Traced) and result.tracer is tracer:
-        return tracer.finish(result)
-    if result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result):
+    args.update(state.constants)
+    snapshots = [(ns, dict(ns)) for ns in state.namespaces]
+    swapped = []
+    try:
+        for name, places in state.params.items():
+            traced = tracer.leaf(name, np.asarray(places[0][0][places[0][1]], dtype=float))
+            for ns, key in places:
+                swapped.append((ns, key, ns[key]))
+                ns[key] = traced
+        result = _call(fn, args, tracer, fn.__code__.co_filename, state)
+    finally:
+        for ns, key, original in reversed(swapped):
+            ns[key] = original
+        for ns, snapshot in snapshots:
+            ns.clear()
+            ns.update(snapshot)
+    if not (isinstance(result, Traced) and result.tracer is tracer) and (
+            result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result)):
         raise ModelError(f"{fn.__name__} returned {_describe(result)}; it must return a number or an array")
-    return tracer.finish(result)
+    return tracer.finish(result, tuple(state.params))
 
 
-def _call(fn: Callable, args: dict, tracer: Tracer, filename: str) -> Any:
+def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State) -> Any:
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
             tracer.name_locals(frame.f_locals)
+            if event == "return":
+                tracer.leave(frame)
         return local_trace
 
+    def method_trace(frame, event, arg):
+        if event == "return":
+            tracer.leave(frame)
+        return method_trace
+
     def global_trace(frame, event, arg):
-        return local_trace if frame.f_code.co_filename == filename else None
+        if frame.f_code.co_filename == filename:
+            tracer.enter(frame, True)
+            return local_trace
+        # a method of an object the model keeps, whose class lives in another file
+        if frame.f_code.co_filename in state.files and tracer.enter(frame, False):
+            frame.f_trace_lines = False
+            return method_trace
+        return None
 
     glob = fn.__globals__
     saved = {k: glob[k] for k in BUILTINS if k in glob}

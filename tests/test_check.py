@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from gradviz.check import check
@@ -33,10 +35,16 @@ SIGMOID = """
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.name)
 def test_every_sample_passes(path, granularity):
     m = load(str(path))
-    report = check(m.fn, m.leaves, granularity)
+    report = check(m.fn, m.leaves, granularity, state=m.state)
     assert report.passed
-    assert [c.status for c in report.inputs] == ["ok"] * sum(v.size for v in m.leaves.values())
-    assert all(c.rel_err < 1e-7 for c in report.inputs)
+    kept = {name: np.asarray(places[0][0][places[0][1]]).size for name, places in m.state.params.items()}
+    assert len(report.inputs) == sum(v.size for v in m.leaves.values()) + sum(kept.values())
+    # spiral_mlp's samples at r = 0 are the point (0, 0), where a hidden unit's pre-activation is its bias,
+    # exactly 0: a ReLU at its kink, a warning; everywhere else backward and finite differences agree
+    ok = [c for c in report.inputs if c.status == "ok"]
+    assert len(ok) == len(report.inputs) or (path.name == "spiral_mlp.py" and
+                                             {c.status for c in report.inputs} == {"ok", "nondiff"})
+    assert all(c.rel_err < 1e-6 for c in ok if abs(c.analytic) > 1e-3)  # tiny ones are held by atol
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.name)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import GradvizError
 from ..graph import Edge, Graph
 from . import format as fmt
+from .clusters import Plan, plan
 
 FONT = "Helvetica,Arial,sans-serif"
 RANKDIRS = ("LR", "TB")
@@ -38,8 +39,12 @@ MUTED = "#6b7280"
 TANGENT = "#0e7490"  # forward mode's ∂node/∂wrt
 
 
-def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str:
-    """DOT source for the annotated graph; `wrt` names a leaf whose paths to the output are highlighted."""
+def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: bool = False) -> str:
+    """DOT source for the annotated graph; `wrt` names a leaf whose paths to the output are highlighted.
+
+    The operations of each method call of an object are drawn in a box named after it (`dense1`); calls of
+    one layer in a loop are drawn once, "× N". collapse draws each such box as one node, as a textbook
+    draws a layer: its inputs, its outputs and the gradients that cross its border."""
     if rankdir not in RANKDIRS:
         raise GradvizError(f"--rankdir {rankdir}: choose LR (left to right) or TB (top to bottom)")
     on_path = wrt_edges(graph, wrt) if wrt is not None else None
@@ -49,6 +54,9 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str:
              f"output = {fmt.value(graph.output_value)}")
     if wrt is not None:
         title += f" · paths to {wrt} highlighted"
+    layers = plan(graph)
+    if collapse:
+        title += " · layers collapsed"
     lines = [
         "digraph gradviz {",
         f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, ordering=in, nodesep=0.25, ranksep=0.5, '
@@ -56,7 +64,12 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str:
         f'  node [fontname="{FONT}", fontsize=11, margin="0.08,0.04"];',
         f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7];',
     ]
+    if collapse:
+        return "\n".join(lines + _collapsed(graph, layers, on_path) + _legend(graph, None) + ["}"]) + "\n"
+    boxes: list[list[str]] = [[] for _ in layers.blocks]
     for node in graph.nodes:
+        if layers.shown[node.id] != node.id:
+            continue
         kind = "output" if node.id in outputs else node.kind
         shape, style, fill, border, peripheries, _ = STYLES[kind]
         attrs = {"shape": shape, "style": style, "fillcolor": fill, "color": border, "peripheries": str(peripheries)}
@@ -64,11 +77,18 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str:
             attrs.update(color=NONDIFF, penwidth="2")
         if on_path is not None and node.id in path_nodes:
             attrs.update(color=WRT, penwidth="2.5")
-        lines.append(f"  n{node.id} [{_attrs(attrs)}, label=<{_node_label(graph, node.id)}>];")
-    for i, edge in enumerate(graph.edges):
-        lines.append(f"  n{edge.src} -> n{edge.dst} [{_attrs(_edge_style(edge, on_path, i))}, "
+        line = f"  n{node.id} [{_attrs(attrs)}, label=<{_node_label(graph, node.id)}>];"
+        b = layers.block_of.get(node.id)
+        (lines if b is None else boxes[b]).append(line)
+    for b, (block, members) in enumerate(zip(layers.blocks, boxes)):
+        lines += [f"  subgraph cluster_{b} {{",
+                  f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; label=<{_block_title(block, True)}>;']
+        lines += ["  " + m for m in members] + ["  }"]
+    for src, dst, i in layers.drawn_edges(graph):
+        edge = graph.edges[i]
+        lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(edge, on_path, i))}, "
                      f"label=<{_edge_label(graph, edge)}>];")
-    lines += _legend(graph, max(outputs))
+    lines += _legend(graph, layers.shown[max(outputs)])
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -126,6 +146,103 @@ def _edge_label(graph: Graph, edge: Edge) -> str:
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
 
 
+def _block_title(block, first_call: bool) -> str:
+    title = f"<b>{_html(block.name)}</b>"
+    if block.repeat > 1:
+        title += f" × {block.repeat}"
+        if first_call:
+            title += f' <font color="{MUTED}">(numbers of the first call)</font>'
+    return title
+
+
+def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str]:
+    """Each block as one node; the edges that cross a block's border, grouped by what they join."""
+    outputs = set(graph.output_ids())
+    leaf_of = {}
+    if graph.granularity == "scalar":  # an array leaf split into elements is still one input of a layer
+        leaf_of = {i: name for name, ref in graph.leaves.items() for i in np.ravel(ref).tolist()}
+
+    def item(node_id: int) -> str:
+        b = layers.block_of.get(node_id)
+        if b is not None:
+            return f"b{b}"
+        return f"leaf_{list(graph.leaves).index(leaf_of[node_id])}" if node_id in leaf_of else f"n{node_id}"
+
+    crossing: dict[tuple[str, str], list[int]] = {}
+    leaving: dict[int, set[int]] = {}  # block -> the nodes of its last call whose values leave it
+    for i, e in enumerate(graph.edges):
+        b_src, b_dst = layers.block_of.get(e.src), layers.block_of.get(e.dst)
+        if b_src is not None and b_src == b_dst:
+            continue
+        crossing.setdefault((item(e.src), item(e.dst)), []).append(i)
+        if b_src is not None:
+            leaving.setdefault(b_src, set()).add(e.src)
+    for i in outputs:
+        if layers.block_of.get(i) is not None:
+            leaving.setdefault(layers.block_of[i], set()).add(i)
+
+    lines, drawn = [], set()
+    for node in graph.nodes:
+        name = item(node.id)
+        if name in drawn or node.id in layers.block_of:
+            continue
+        drawn.add(name)
+        kind = "output" if node.id in outputs else node.kind
+        shape, style, fill, border, peripheries, _ = STYLES[kind]
+        attrs = {"shape": shape, "style": style, "fillcolor": fill, "color": border, "peripheries": str(peripheries)}
+        if node.id in leaf_of:
+            leaf = leaf_of[node.id]
+            value, grad = graph.leaf_value(leaf), graph.grad(leaf)
+            label = (f"<b>{_html(leaf)}</b> <font color=\"{MUTED}\">{_html(fmt.shape(np.shape(value)))}</font>"
+                     f"<br/>value = {_number(value)}<br/>grad = {_number(grad)}")
+        else:
+            label = _node_label(graph, node.id)
+        lines.append(f"  {name} [{_attrs(attrs)}, label=<{label}>];")
+    for b, block in enumerate(layers.blocks):
+        ops = [graph.nodes[i].op for i in block.nodes if graph.nodes[i].kind == "op"]
+        steps = " → ".join(op for k, op in enumerate(ops) if k == 0 or ops[k - 1] != op)
+        rows = [_block_title(block, False), f'<font color="{MUTED}">{_html(steps)}</font>']
+        for i in sorted(leaving.get(b, ()))[:3]:
+            node = graph.nodes[i]
+            rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}:<br/>"
+                        f"value = {_number(node.value)}, grad = {_number(node.grad)}")
+        border = "output" if outputs & set(block.calls[-1]) else "op"
+        _, _, fill, color, peripheries, _ = STYLES[border]
+        lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '
+                     f'peripheries="{peripheries}", label=<{"<br/>".join(rows)}>];')
+    for (src, dst), indexes in crossing.items():
+        edges = [graph.edges[i] for i in indexes]
+        on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
+        if graph.nodes[edges[0].src].kind == "const":  # a constant only feeds the layer: no gradient to show
+            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0], on, 0))}];")
+            continue
+        chain = _combined(edges)
+        text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
+        what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
+        text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
+        # highlighted (--wrt) when one of the edges drawn as this one is on a path to the leaf
+        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), on, 0))}, label=<{text}>];")
+    return lines
+
+
+class _Chain:
+    """An edge-like holder of a combined chain, so crossing edges are styled by the gradient they carry."""
+
+    def __init__(self, chain: Any) -> None:
+        self.chain = chain
+
+
+def _combined(edges: list[Edge]) -> Any:
+    """The chains of edges drawn as one, summed per value they leave (the gradient a layer sends back to
+    that input); several values (the elements of a leaf at scalar granularity) side by side."""
+    sums: dict[int, Any] = {}
+    for e in edges:
+        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(e.chain, dtype=float)
+    if len(sums) == 1:
+        return next(iter(sums.values()))
+    return np.concatenate([np.ravel(v) for v in sums.values()])
+
+
 def _edge_style(edge: Edge, on_path: set[int] | None, index: int) -> dict[str, str]:
     size = _magnitude(edge.chain)
     attrs: dict[str, str] = {}
@@ -152,7 +269,7 @@ def _magnitude(v: Any) -> float:
     return float(np.linalg.norm(arr.ravel()))
 
 
-def _legend(graph: Graph, anchor: int) -> list[str]:
+def _legend(graph: Graph, anchor: int | None) -> list[str]:
     """One small table placed just past the output (an invisible edge from it), out of the graph's way."""
     rows = []
     for shape, style, fill, border, peripheries, text in STYLES.values():
@@ -173,8 +290,8 @@ def _legend(graph: Graph, anchor: int) -> list[str]:
                      f"local × ∂input/∂{_html(graph.wrt)}, on its incoming edges</font>")
     rows += [f'<tr><td colspan="2" align="left">{n}</td></tr>' for n in notes]
     table = f'<table border="0" cellborder="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
-    return [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];',
-            f"  n{anchor} -> legend [style=invis];"]
+    legend = [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];']
+    return legend if anchor is None else legend + [f"  n{anchor} -> legend [style=invis];"]
 
 
 def _number(v: Any) -> str:
