@@ -132,3 +132,30 @@ def test_tolerance_options(model):
     """)
     assert run_cli("check", path).returncode == 0
     assert run_cli("check", path, "--rtol", "1e-14", "--atol", "0").returncode == 1
+
+
+def test_leaves_the_model_keeps_are_moved_where_it_keeps_them(model):
+    path = model("""
+        \"\"\"A layer object holding its weights, as the NNFS book writes it.\"\"\"
+        import numpy as np
+
+        class Layer:
+            def __init__(self):
+                self.weights = np.array([0.5, -1.0])
+
+            def forward(self, x):
+                self.output = x * self.weights
+
+        layer = Layer()
+
+        def forward(x=2.0):
+            layer.forward(x)
+            return np.sum(layer.output)
+    """)
+    # out = x·(w0 + w1): ∂out/∂x = w0 + w1 = -0.5, ∂out/∂w = [x, x] = [2, 2]
+    data = json.loads(run_cli("check", path, "--format", "json").stdout)
+    assert data["passed"] is True
+    got = {c["input"]: c["numeric"] for c in data["inputs"]}
+    assert got == pytest.approx({"x": -0.5, "layer.weights[0]": 2.0, "layer.weights[1]": 2.0}, rel=1e-8)
+    out = run_cli("explain", path, "--wrt", "layer.weights[1]", "--format", "json")
+    assert json.loads(out.stdout)["total"] == 2.0, out.stderr
