@@ -4,13 +4,16 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
 
 from .check import ATOL, RTOL
 from .errors import GradvizError
+
+# usage errors (a missing argument, an unknown option): typer's own class since it vendors click
+_UsageError = getattr(typer, "TyperException", None) or __import__("click").ClickException
 
 app = typer.Typer(
     help="See how a gradient is made: trace a NumPy function, run backprop, and annotate every edge with "
@@ -22,6 +25,16 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 err = Console(stderr=True, highlight=False)
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", envvar="GRADVIZ_DEBUG",
+                               help="show the traceback of an internal error (a gradviz bug)"),
+) -> None:
+    global _debug
+    _debug = debug
 
 
 def _sets(items: List[str]) -> dict[str, str]:
@@ -48,8 +61,9 @@ def _status(text: str) -> Iterator[None]:
 
 
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
-# every other format asked for was still written. 2 stays "the input is wrong".
+# every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
+FORCE_HELP = "overwrite an existing output file that gradviz did not write"
 
 
 @app.command()
@@ -59,7 +73,7 @@ def trace(
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
     seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE", help="gradient to start backward from (default 1, ones for an array output)"),
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
-    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
     rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
@@ -70,17 +84,24 @@ def trace(
     const: List[str] = typer.Option([], "--const", metavar="NAME", help="pin a leaf as a constant: a parameter of the function or a value the model keeps (repeatable)"),
     collapse: bool = typer.Option(False, "--collapse", help="draw each layer (the operations of one method call of an object) as one node"),
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is drawn at tensor granularity, collapsed, or cut to the N nodes nearest the output, with a note"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
+                                                       "where a derivative does not exist, an output that depends on no leaf)"),
     steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
     Example: gradviz trace samples/neuron.py --format svg,json --wrt w
+
+    This runs the model file's code, as `python MODEL.py` would. --format none writes no file.
     """
     from . import trace_file
     from .loader import parse_value, split_target
     from .output import parse_formats
 
     path, name = split_target(target)
+    if path.suffix == ".json":
+        raise GradvizError(f"{path} is a saved graph, not a model: draw it with `gradviz render {path}`")
     seed = parse_value("--seed-grad", seed_grad) if seed_grad is not None else None
     formats = parse_formats(format_)
     if output is not None and len(formats) > 1:
@@ -88,6 +109,7 @@ def trace(
     rankdir = _rankdir(rankdir)
     _check_mode(mode, wrt)
     sets = _sets(set_)
+    sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     with _status(f"tracing {target}"):
         graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
     highlight = wrt
@@ -95,7 +117,8 @@ def trace(
         from .forward import forward_mode
         forward_mode(graph, wrt)
         if graph.granularity == "tensor":  # w[0] is no node of its own: the figure highlights the leaf w
-            highlight = wrt.partition("[")[0].strip()
+            from .inputs import inputs
+            highlight = inputs(graph, wrt)[0].leaf
     if highlight is not None:
         from .views.dot import wrt_edges
         wrt_edges(graph, highlight)  # an unknown name is an input error, found before anything is written
@@ -105,20 +128,11 @@ def trace(
     elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    figure, collapse = graph, collapse
-    if any(f != "json" for f in formats):
-        from .views.clusters import fit
-        with _status("sizing the figure"):
-            figure, collapse, note = fit(graph, max_nodes, collapse, lambda: trace_file(
-                path, name, "tensor", seed, sets, params or None, tuple(const)))
-        if note:
-            err.print(f"gradviz: {note}", markup=False, soft_wrap=True)
-        if figure is not graph and highlight is not None:  # a smaller figure: highlight the whole leaf, if there
-            leaf = highlight.partition("[")[0].strip()
-            highlight = leaf if leaf in figure.leaves else None
+    figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
+        path, name, "tensor", seed, sets, params or None, tuple(const)))
     with _status("drawing"):
-        _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, figure=figure,
-               collapse=collapse)
+        skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
+                         figure=figure, collapse=collapse)
     if steps:
         from .views.steps import write_steps
         folder = out_dir / f"{path.stem}-steps"
@@ -126,6 +140,67 @@ def trace(
             count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
         out.print(f"wrote {folder / 'index.html'} and {count} steps" + (f" ({renderer})" if verbose else ""),
                   markup=False)
+    _report(graph, strict, skipped)
+
+
+@app.command()
+def render(
+    saved: Path = typer.Argument(..., metavar="GRAPH.json", help="a graph saved by `gradviz trace --format json`"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write, as for trace"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<json-stem>.<ext>)"),
+    out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
+    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
+) -> None:
+    """Draw a saved graph again without running any code: the JSON file is read as data only.
+
+    Example: gradviz render out/neuron.json --format svg,png
+    """
+    from .graph import Graph, SavedGraphError
+    from .output import parse_formats
+
+    formats = parse_formats(format_)
+    if output is not None and len(formats) > 1:
+        raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
+    rankdir = _rankdir(rankdir)
+    if saved.is_dir():
+        raise SavedGraphError(f"{saved} is a folder, not a saved graph")
+    try:
+        text = saved.read_bytes()
+    except FileNotFoundError:
+        raise SavedGraphError(f"no such file: {saved}")
+    except OSError as exc:
+        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}")
+    graph = Graph.from_json(text, str(saved))
+    if wrt is not None:
+        from .views.dot import wrt_edges
+        wrt_edges(graph, wrt)
+    out = Console(highlight=False)
+    # a saved graph cannot be traced again at tensor granularity: too large, it is collapsed or cut
+    figure, collapse, wrt = _fit(graph, formats, max_nodes, False, wrt, lambda: graph)
+    skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force,
+                     figure=figure, collapse=collapse)
+    _report(graph, strict, skipped)
+
+
+def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optional[str],
+         tensor: Callable[[], Any]) -> tuple[Any, bool, Optional[str]]:
+    """(figure, collapse, wrt) to draw: the graph, or a smaller one when it has more than max_nodes nodes."""
+    if all(f == "json" for f in formats):
+        return graph, collapse, wrt
+    from .views.clusters import fit
+    with _status("sizing the figure"):
+        figure, collapse, note = fit(graph, max_nodes, collapse, tensor)
+    if note:
+        _say(note)
+    if wrt is not None and figure is not graph and wrt not in figure.leaves:
+        # a smaller figure: highlight the leaf an element (w[0]) belongs to, if the figure has it
+        wrt = next((leaf for leaf in sorted(figure.leaves, key=len, reverse=True) if wrt.startswith(leaf + "[")), None)
+    return figure, collapse, wrt
 
 
 @app.command()
@@ -134,6 +209,7 @@ def gallery(
     out_dir: Path = typer.Option(Path("docs/gallery"), "--out-dir", help="folder for the figures"),
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Draw every model of a folder: the figures of the docs, regenerated from the code.
 
@@ -150,7 +226,7 @@ def gallery(
     failed = False
     for model in models:
         graph = trace_file(model)
-        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, exit_=False)
+        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)
     if failed:
         raise typer.Exit(EXIT_NOT_RENDERED)
 
@@ -162,12 +238,12 @@ def _rankdir(text: str) -> str:
 
 
 def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
-           wrt: Optional[str], verbose: bool, out: Console, exit_: bool = True, figure=None,
+           wrt: Optional[str], verbose: bool, out: Console, force: bool, figure=None,
            collapse: bool = False) -> bool:
     """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
     JSON holds `graph`; the drawn formats show `figure` (default: graph), collapsed or not.
 
-    Returns whether one was skipped; with exit_ the command then ends with EXIT_NOT_RENDERED.
+    Returns whether one was skipped (the command then ends with EXIT_NOT_RENDERED).
     """
     from .errors import RenderError
     from .output import FORMATS, write
@@ -177,7 +253,7 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
         dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
         try:
             drawn = graph if fmt == "json" or figure is None else figure
-            renderer = write(drawn, fmt, dest, rankdir, wrt, collapse)
+            renderer = write(drawn, fmt, dest, rankdir, wrt, collapse, force)
         except RenderError as exc:
             skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
             continue
@@ -186,9 +262,7 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
         text = cause.replace("\0", " and ".join(names))
         if len(names) > 1:
             text = text.replace(" needs ", " need ", 1)
-        err.print(f"gradviz: not written: {text}", markup=False, soft_wrap=True)
-    if skipped and exit_:
-        raise typer.Exit(EXIT_NOT_RENDERED)
+        _say(f"not written: {text}")
     return bool(skipped)
 
 
@@ -207,6 +281,15 @@ def _print_forward(graph, out: Console) -> None:
     x = inputs(graph, graph.wrt)[0]
     out.print(forward_table(graph), forward_tables(graph),
               forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
+
+
+def _report(graph, strict: bool, skipped: bool) -> None:
+    """Each warning as one line on stderr; a figure not drawn, or under --strict a warning, ends with status 3."""
+    warnings = graph.warnings()
+    for w in warnings:
+        _say(f"warning: {w}")
+    if skipped or (strict and warnings):
+        raise typer.Exit(EXIT_NOT_RENDERED)
 
 
 @app.command()
@@ -302,11 +385,39 @@ def ops(
 
 
 def main() -> None:
+    """The console script. Exit status: 0 done, 1 a gradviz bug, 2 a user's mistake, 3 a figure not drawn
+    or a warning under --strict, 130 interrupted."""
     try:
-        app()
+        # standalone_mode=False: errors come back here, where each becomes one line on stderr
+        code = app(standalone_mode=False)
     except GradvizError as exc:
-        err.print(f"gradviz: error: {exc}", markup=False, soft_wrap=True)
+        _fail(f"error: {exc}", exc.exit_code)
+    except _UsageError as exc:
+        exc.show()
         sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
     except KeyboardInterrupt:
-        err.print("gradviz: interrupted", markup=False)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except Exception as exc:
+        if _debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+    # typer turns Ctrl-C inside a command into exit status 130, and no command of ours returns that status
+    if code == 130:
+        _fail("interrupted", 130)
+    sys.exit(code or 0)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"gradviz: {_one_line(message)}\n")
+
+
+def _fail(message: str, code: int) -> None:
+    _say(message)
+    sys.exit(code)
+
+
+def _one_line(text: str) -> str:
+    """text on one line, control characters written out (a file name may hold a newline or an escape)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .errors import GradvizError
 from .ops import OPS
 
 SCHEMA = "gradviz/graph@1"
@@ -184,15 +185,62 @@ class Graph:
             lines.append(f' "{key}": [\n{items}\n ]' + ("," if key == "nodes" else ""))
         return "\n".join(lines) + "\n}\n"
 
+    @classmethod
+    def from_json(cls, text: str | bytes, origin: str = "JSON") -> "Graph":
+        """A graph saved by to_json, read back as data only (no model code, no derivative is recomputed).
+
+        Anything that is not such a graph raises SavedGraphError naming origin and what is wrong."""
+        try:
+            data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+        except UnicodeDecodeError:
+            raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
+        except json.JSONDecodeError as exc:
+            raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}")
+        except RecursionError:
+            raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)")
+        return cls.from_dict(data, origin)
+
+    @classmethod
+    def from_dict(cls, data: Any, origin: str = "JSON") -> "Graph":
+        """The inverse of to_dict, validating every field (see from_json)."""
+        return _SavedGraph.load(data, origin)
+
+    def warnings(self) -> list[str]:
+        """One line for each thing a reader of this graph should know: NaN or inf, a point where a derivative
+        does not exist, an output that depends on no leaf."""
+        out = []
+        bad = [f"{what} of {self.label(n.id)} is {_first_bad(v)}"
+               for n in self.nodes for what, v in (("value", n.value), ("gradient", n.grad)) if not _finite(v)]
+        if bad:
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            out.append(f"NaN or inf in {len(bad)} values or gradients: {'; '.join(bad[:3])}{more}")
+        nondiff = [self.label(n.id) for n in self.nodes if n.nondiff]
+        if nondiff:
+            more = f" (and {len(nondiff) - 3} more)" if len(nondiff) > 3 else ""
+            out.append(f"not differentiable at {', '.join(nondiff[:3])}{more} (a tie, or exactly at a kink): "
+                       f"the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0")
+        if self.leaves and not self._output_reaches_a_leaf():
+            out.append(f"the output does not depend on any leaf ({', '.join(self.leaves)}): every gradient is 0")
+        return out
+
+    def _output_reaches_a_leaf(self) -> bool:
+        leaf_ids = {n.id for n in self.nodes if n.kind == "leaf"}
+        reached = set(self.output_ids())
+        for e in reversed(self.edges):
+            if e.dst in reached:
+                reached.add(e.src)
+        return bool(reached & leaf_ids)
+
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
-               wrt: str | None = None, collapse: bool = False) -> Path:
+               wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
         """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
-        collapse draws each layer (a method call of an object) as one node."""
+        collapse draws each layer (a method call of an object) as one node. An existing file that gradviz
+        did not write is kept (an error), unless force."""
         from .output import format_for, write
 
         path = Path(path)
-        write(self, format or format_for(path), path, rankdir, wrt, collapse)
+        write(self, format or format_for(path), path, rankdir, wrt, collapse, force)
         return path
 
     def _repr_svg_(self) -> str:
@@ -233,3 +281,227 @@ def _num(value: Any) -> Any:
     if np.isfinite(arr).all():
         return arr.tolist()
     return np.vectorize(lambda v: v if math.isfinite(v) else str(v), otypes=[object])(arr).tolist()
+
+
+def _finite(v: Any) -> bool:
+    if type(v) is float:
+        return math.isfinite(v)
+    return v is None or bool(np.all(np.isfinite(v)))
+
+
+def _first_bad(v: Any) -> str:
+    arr = np.asarray(v, dtype=float)
+    return str(float(arr.ravel()[~np.isfinite(arr.ravel())][0]))
+
+
+class SavedGraphError(GradvizError):
+    """A JSON file that is not a graph gradviz saved."""
+
+
+_NUMBER_WORDS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class _SavedGraph(Graph):
+    """A graph read back from JSON: labels and rules are the saved text, values and gradients the saved
+    numbers. Nothing is recomputed, so an operation this version does not know is still shown."""
+
+    def __init__(self, granularity: str) -> None:
+        super().__init__(granularity)
+        self._rules: list[str] = []
+
+    def label(self, node_id: int) -> str:
+        return self._labels[node_id]
+
+    def rule(self, edge: Edge) -> str:
+        return self._rules[edge.index]
+
+    @classmethod
+    def load(cls, data: Any, origin: str) -> "Graph":
+        def fail(where: str, what: str) -> SavedGraphError:
+            return SavedGraphError(f"{origin}: {where}: {what}")
+
+        if not isinstance(data, dict):
+            raise SavedGraphError(f"{origin}: not a gradviz graph (expected a JSON object)")
+        if data.get("schema") != SCHEMA:
+            raise SavedGraphError(f"{origin}: not a gradviz graph (schema {_short(data.get('schema'))}, "
+                                  f"expected {SCHEMA!r})")
+        granularity = data.get("granularity")
+        if granularity not in ("scalar", "tensor"):
+            raise fail("granularity", f"expected 'scalar' or 'tensor', not {_short(granularity)}")
+        graph = cls(granularity)
+        graph.source = _field(data, "source", str, "", fail, "")
+        nodes, edges = data.get("nodes"), data.get("edges")
+        if not isinstance(nodes, list) or not isinstance(edges, list):
+            raise fail("nodes/edges", "expected two lists")
+        index: dict[str, int] = {}
+        clusters: dict[tuple[str, int], int] = {}
+        for i, raw in enumerate(nodes):
+            where = f"nodes[{i}]"
+            if not isinstance(raw, dict):
+                raise fail(where, "expected an object")
+            nid = _field(raw, "id", str, None, fail, where)
+            if nid in index:
+                raise fail(where, f"id {_short(nid)} is used twice")
+            index[nid] = i
+            kind = _field(raw, "kind", str, None, fail, where)
+            if kind not in ("leaf", "const", "op"):
+                raise fail(f"{where}.kind", f"expected 'leaf', 'const' or 'op', not {_short(kind)}")
+            op = _field(raw, "op", (str, type(None)), None, fail, where)
+            shape = _field(raw, "shape", list, None, fail, where)
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+                raise fail(f"{where}.shape", "expected a list of sizes")
+            value = _array(raw.get("value"), shape, granularity, fail, f"{where}.value")
+            grad = _array(raw.get("grad"), shape, granularity, fail, f"{where}.grad", optional=kind == "const")
+            nondiff = _field(raw, "nondiff", bool, False, fail, where)
+            label = _field(raw, "label", str, None, fail, where)
+            cluster = _field(raw, "cluster", (str, type(None)), None, fail, where)
+            call = _field(raw, "call", (int, type(None)), None, fail, where)
+            if (cluster is None) != (call is None) or isinstance(call, bool) or (call is not None and call < 0):
+                raise fail(where, "expected 'cluster' (an object's name) and 'call' (a count) together, or neither")
+            if cluster is not None:
+                cluster = clusters.setdefault((cluster, call), len(clusters))
+            node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0, cluster=cluster)
+            node.grad = grad
+            graph.nodes.append(node)
+            graph._labels[i] = label
+        last_dst = -1
+        for k, raw in enumerate(edges):
+            where = f"edges[{k}]"
+            if not isinstance(raw, dict):
+                raise fail(where, "expected an object")
+            src, dst = (_field(raw, key, str, None, fail, where) for key in ("src", "dst"))
+            if src not in index or dst not in index:
+                raise fail(where, f"no node with id {_short(src if src not in index else dst)}")
+            s, d = index[src], index[dst]
+            if not s < d or d < last_dst:
+                raise fail(where, "edges must run from an earlier node to a later one, grouped by their dst "
+                                  "in node order, as gradviz writes them")
+            arg = _field(raw, "arg", int, None, fail, where)
+            position = k - graph.nodes[d].first_edge if d == last_dst else 0
+            if arg != position:
+                raise fail(f"{where}.arg", f"expected {position}: the edge's place among its dst's inputs")
+            shape_in = list(graph.nodes[s].shape)
+            local = _array(raw.get("local"), None, granularity, fail, f"{where}.local", optional=True)
+            edge = _SavedEdge(s, d, arg, local, k)
+            edge.upstream = _array(raw.get("upstream"), list(graph.nodes[d].shape), granularity, fail,
+                                   f"{where}.upstream", optional=True)
+            edge.chain = _array(raw.get("chain"), shape_in, granularity, fail, f"{where}.chain", optional=True)
+            graph._rules.append(_field(raw, "rule", str, None, fail, where))
+            graph.edges.append(edge)
+            if d != last_dst:
+                for j in range(last_dst + 1, d + 1):
+                    graph.nodes[j].first_edge = k
+                last_dst = d
+        for j in range(last_dst + 1, len(graph.nodes)):
+            graph.nodes[j].first_edge = len(graph.edges)
+        graph.clusters = list(clusters)
+        graph.output = _output(data.get("output"), index, fail)
+        graph.leaves = _leaves(graph)
+        return graph
+
+
+class _SavedEdge(Edge):
+    __slots__ = ("index",)
+
+    def __init__(self, src: int, dst: int, arg: int, local: Any, index: int) -> None:
+        super().__init__(src, dst, arg, local)
+        self.index = index
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _field(raw: dict, key: str, types: Any, default: Any, fail: Any, where: str) -> Any:
+    if key not in raw:
+        if default is None and types is not None and not (isinstance(types, tuple) and type(None) in types):
+            raise fail(where, f"missing {key!r}")
+        return default
+    v = raw[key]
+    if (isinstance(v, bool) and types is int) or not isinstance(v, types):
+        raise fail(f"{where}.{key}" if where else key, f"unexpected {type(v).__name__} {_short(v)}")
+    return v
+
+
+def _array(raw: Any, shape: list | None, granularity: str, fail: Any, where: str, optional: bool = False) -> Any:
+    """A saved number or nested list (with "nan"/"inf"/"-inf" words) as a float (scalar) or an array."""
+    if raw is None:
+        if optional:
+            return None
+        raise fail(where, "missing")
+
+    def number(v: Any) -> float:
+        if isinstance(v, str) and v in _NUMBER_WORDS:
+            return _NUMBER_WORDS[v]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        raise ValueError
+
+    try:
+        arr = np.array(raw, dtype=object)
+        if arr.dtype != object or arr.ndim > 32:
+            raise ValueError
+        values = np.array([number(v) for v in arr.ravel().tolist()], dtype=float).reshape(arr.shape)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise fail(where, "expected a number or a rectangular list of numbers")
+    if shape is not None and list(values.shape) != shape:
+        raise fail(where, f"shape {list(values.shape)} does not match the node's shape {shape}")
+    if granularity == "scalar":
+        if values.ndim:
+            raise fail(where, "expected a number (the graph is split into scalars)")
+        return float(values)
+    return values
+
+
+def _output(raw: Any, index: dict[str, int], fail: Any) -> Any:
+    if isinstance(raw, str):
+        if raw not in index:
+            raise fail("output", f"no node with id {_short(raw)}")
+        return index[raw]
+    try:
+        ids = np.array(raw, dtype=object)
+        if not ids.size or ids.dtype != object or any(not isinstance(i, str) or i not in index for i in ids.ravel()):
+            raise ValueError
+    except (TypeError, ValueError, RecursionError):
+        raise fail("output", "expected a node id or a rectangular list of node ids")
+    return np.vectorize(index.__getitem__, otypes=[np.int64])(ids)
+
+
+def _leaves(graph: Graph) -> dict[str, Any]:
+    """Leaf name -> node id; at scalar granularity the elements x[0], x[1], ... regroup into one array."""
+    leaves: dict[str, Any] = {}
+    if graph.granularity == "tensor":
+        for n in graph.nodes:
+            if n.kind == "leaf":
+                leaves.setdefault(n.name, n.id)
+        return leaves
+    groups: dict[str, dict[tuple, int]] = {}
+    for n in graph.nodes:
+        if n.kind != "leaf":
+            continue
+        base, bracket, rest = n.name.partition("[")
+        idx = tuple(int(p) for p in rest[:-1].split(",")) if bracket and _is_index(rest) else None
+        if idx is None:
+            leaves.setdefault(n.name, n.id)
+        else:
+            groups.setdefault(base, {})[idx] = n.id
+    for base, elems in groups.items():
+        shape = tuple(max(i[d] for i in elems) + 1 for d in range(len(next(iter(elems)))))
+        if base in leaves or any(len(i) != len(shape) for i in elems) or len(elems) != math.prod(shape):
+            for idx, nid in elems.items():
+                leaves.setdefault(f"{base}{_index_label(idx)}", nid)
+            continue
+        ids = np.empty(shape, dtype=np.int64)
+        for idx, nid in elems.items():
+            ids[idx] = nid
+        leaves[base] = ids
+    return leaves
+
+
+def _is_index(rest: str) -> bool:
+    return rest.endswith("]") and all(p.isdigit() and p.isascii() for p in rest[:-1].split(","))
+
+
+def _index_label(idx: tuple) -> str:
+    return "[" + ",".join(str(i) for i in idx) + "]"

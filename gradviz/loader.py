@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ModelError
-from .trace import State, where, _message
+from .trace import State, where, _describe, _message
 
 
 @dataclass
@@ -48,7 +48,7 @@ def load(target: str, overrides: dict[str, str] | None = None, params: list[str]
         hint = f" (it defines: {', '.join(found)})" if found else ""
         raise ModelError(f"{path} has no function {name!r}{hint}")
     if not callable(fn):
-        raise ModelError(f"{path}: {name!r} is a {type(fn).__name__}, not a function")
+        raise ModelError(f"{path}: {name!r} is not a function (it is {_describe(fn)})")
     leaves, constants = leaf_values(fn, parse_overrides(overrides or {}), path)
     return Model(path, name, fn, leaves, find_state(fn, leaves, constants, params, consts))
 
@@ -77,9 +77,9 @@ def load_module(path: Path) -> types.ModuleType:
         sys.path.insert(0, folder)  # the model may import its neighbours, as `python model.py` would let it
     try:
         exec(code, module.__dict__)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit too: a model that calls sys.exit() is reported, not obeyed
         raise ModelError(where(exc, filename) + _message(exc)) from exc
     return module
 

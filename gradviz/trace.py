@@ -54,6 +54,12 @@ class _TooLarge(BaseException):
     A BaseException so a model's own `except Exception` cannot swallow it."""
 
 
+def _no_operator(symbol: str) -> Callable:
+    def refuse(self, *args):
+        raise UnsupportedOperation(_unsupported(f"the Python operator {symbol}"))
+    return refuse
+
+
 class Traced:
     """A value flowing through the model: its NumPy value and where it sits in the graph."""
 
@@ -114,6 +120,19 @@ class Traced:
     def __pos__(self): return self
     def __abs__(self): return self.tracer.apply("abs", (self,))
     def __getitem__(self, index): return self.tracer.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        raise UnsupportedOperation("assigning into a traced array (x[i] = ...) is not supported; "
+                                   "build a new array instead, e.g. with np.where or sums of terms")
+
+    # Python operators with no derivative rule: named, instead of Python's "unsupported operand type"
+    __floordiv__ = __rfloordiv__ = _no_operator("//")
+    __mod__ = __rmod__ = _no_operator("%")
+    __divmod__ = __rdivmod__ = _no_operator("divmod()")
+    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _no_operator("<< and >>")
+    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_operator("& | ^")
+    __invert__ = _no_operator("~")
+    __round__ = __trunc__ = __floor__ = __ceil__ = _no_operator("round()/math.floor()")
 
     # comparisons carry no gradient: they answer with plain NumPy values
     def __lt__(self, o): return self.value < _plain(o)
@@ -645,6 +664,7 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
     args.update(state.constants)
     snapshots = [(ns, dict(ns)) for ns in state.namespaces]
+    returned_at: list[int] = []
     swapped = []
     try:
         for name, places in state.params.items():
@@ -652,7 +672,7 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
             for ns, key in places:
                 swapped.append((ns, key, ns[key]))
                 ns[key] = traced
-        result = _call(fn, args, tracer, fn.__code__.co_filename, state)
+        result = _call(fn, args, tracer, fn.__code__.co_filename, state, returned_at)
     finally:
         for ns, key, original in reversed(swapped):
             ns[key] = original
@@ -661,16 +681,20 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
             ns.update(snapshot)
     if not (isinstance(result, Traced) and result.tracer is tracer) and (
             result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result)):
-        raise ModelError(f"{fn.__name__} returned {_describe(result)}; it must return a number or an array")
+        line = returned_at[-1] if returned_at else fn.__code__.co_firstlineno
+        raise ModelError(f"{_display(fn.__code__.co_filename)}:{line}: {fn.__name__} returned {_describe(result)}; "
+                         f"it must return a number or an array")
     return tracer.finish(result, tuple(state.params))
 
 
-def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State) -> Any:
+def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State, returned_at: list[int]) -> Any:
     def local_trace(frame, event, arg):
         if event in ("line", "return"):
             tracer.name_locals(frame.f_locals)
             if event == "return":
                 tracer.leave(frame)
+                if frame.f_code is fn.__code__:
+                    returned_at.append(frame.f_lineno)
         return local_trace
 
     def method_trace(frame, event, arg):
@@ -697,7 +721,7 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State)
         return fn(**args)
     except (_TooLarge, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ModelError(where(exc, filename) + _message(exc)) from exc
     finally:
         sys.settrace(previous)
@@ -722,9 +746,11 @@ def _display(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: BaseException) -> str:
     if isinstance(exc, GradvizError):
         return str(exc)
+    if isinstance(exc, SystemExit):
+        return f"the model called sys.exit({exc.code!r})"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -739,4 +765,5 @@ def _numeric(x: Any) -> bool:
 def _describe(x: Any) -> str:
     if x is None:
         return "None"
-    return f"a {type(x).__name__}"
+    name = type(x).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

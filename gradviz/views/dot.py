@@ -304,5 +304,6 @@ def _attrs(attrs: dict[str, str]) -> str:
 
 
 def _html(text: str) -> str:
-    """User text inside an HTML-like label: markup characters as entities, line breaks as spaces."""
-    return html.escape(" ".join(str(text).split()), quote=True)
+    """User text inside an HTML-like label: markup characters as entities, line breaks as spaces, other
+    control characters spelled out (\\x1b), since DOT and XML cannot hold them."""
+    return html.escape(fmt.printable(" ".join(str(text).split())), quote=True)

@@ -46,6 +46,11 @@ def finite(v: Any) -> bool:
     return v is None or bool(np.all(np.isfinite(np.asarray(v, dtype=float))))
 
 
+def printable(text: str) -> str:
+    """text with control characters written out (\\n, \\x1b), so a label from a stranger's JSON can
+    neither break a table row nor send escape sequences to the terminal."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
 # The variables each kind of rule is written in (ops.py), in argument order.
 _RULE_VARS = {"elementwise": ("x", "y"), "linalg": ("X", "W")}
 _CLIP_VARS = ("x", "lo", "hi")
@@ -63,7 +68,9 @@ def partial(graph: "Graph", edge: "Edge") -> str:
     node = graph.nodes[edge.dst]
     from ..ops import OPS  # the ops table is data; imported here so this module stays import-light
 
-    op = OPS[node.op]
+    op = OPS.get(node.op)
+    if op is None:  # a graph saved by another version of gradviz: its rule text is all there is
+        return rule
     _, _, rhs = rule.partition(" = ")
     inputs = [graph.label(e.src) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]

@@ -64,4 +64,4 @@ def _label(rows: list[str]) -> str:
 
 
 def _escape(text: str) -> str:
-    return "".join(f"#{ord(c)};" if c in _UNSAFE else c for c in " ".join(text.split()))
+    return "".join(f"#{ord(c)};" if c in _UNSAFE else c for c in fmt.printable(" ".join(text.split())))

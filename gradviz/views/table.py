@@ -23,10 +23,10 @@ def forward_table(graph: Graph) -> Table:
     for n in graph.nodes[:MAX_ROWS]:
         op = n.op or n.kind
         inputs = ", ".join(graph.label(e.src) for e in graph.in_edges(n.id))
-        row = [Text(graph.label(n.id)), Text(op + (" ⚠" if n.nondiff else ""))]
+        row = [_label(graph.label(n.id)), _label(op + (" ⚠" if n.nondiff else ""))]
         if tensor:
             row.append(Text(fmt.shape(n.shape)))
-        row += [Text(inputs), _num(n.value)]
+        row += [_label(inputs), _num(n.value)]
         t.add_row(*row)
     _cut(t, len(graph.nodes))
     return t
@@ -42,7 +42,7 @@ def backward_table(graph: Graph) -> Table:
     t.add_column("chain", justify="right", overflow="fold")
     visited = [e for e in reversed(graph.edges) if e.chain is not None]
     for e in visited[:MAX_ROWS]:
-        t.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
+        t.add_row(_label(f"{graph.label(e.src)} → {graph.label(e.dst)}"), _label(fmt.partial(graph, e)),
                   _num(e.local), _num(e.upstream), _num(e.chain))
     _cut(t, len(visited))
     return t
@@ -55,7 +55,7 @@ def gradient_table(graph: Graph) -> Table:
     t.add_column("value", justify="right", overflow="fold")
     t.add_column("∂output/∂leaf", justify="right", overflow="fold")
     for name in graph.leaves:
-        t.add_row(Text(name), _num(graph.leaf_value(name)), _num(graph.grad(name)))
+        t.add_row(_label(name), _num(graph.leaf_value(name)), _num(graph.grad(name)))
     return t
 
 
@@ -69,6 +69,11 @@ def tables(graph: Graph) -> Group:
 
 def print_tables(graph: Graph, console: Console) -> None:
     console.print(tables(graph))
+
+
+def _label(text: str) -> Text:
+    """A label shown exactly as written: Text is never parsed as markup, and control characters are spelled out."""
+    return Text(fmt.printable(text))
 
 
 def _num(v) -> Text:
