@@ -330,6 +330,7 @@ class _SavedGraph(Graph):
             raise fail("granularity", f"expected 'scalar' or 'tensor', not {_short(granularity)}")
         graph = cls(granularity)
         graph.source = _field(data, "source", str, "", fail, "")
+        graph.wrt = _field(data, "wrt", (str, type(None)), None, fail, "")  # saved after forward mode
         nodes, edges = data.get("nodes"), data.get("edges")
         if not isinstance(nodes, list) or not isinstance(edges, list):
             raise fail("nodes/edges", "expected two lists")
@@ -362,6 +363,7 @@ class _SavedGraph(Graph):
                 cluster = clusters.setdefault((cluster, call), len(clusters))
             node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0, cluster=cluster)
             node.grad = grad
+            node.tangent = _array(raw.get("tangent"), shape, granularity, fail, f"{where}.tangent", optional=True)
             graph.nodes.append(node)
             graph._labels[i] = label
         last_dst = -1
@@ -386,6 +388,8 @@ class _SavedGraph(Graph):
             edge.upstream = _array(raw.get("upstream"), list(graph.nodes[d].shape), granularity, fail,
                                    f"{where}.upstream", optional=True)
             edge.chain = _array(raw.get("chain"), shape_in, granularity, fail, f"{where}.chain", optional=True)
+            edge.tangent = _array(raw.get("tangent"), list(graph.nodes[d].shape), granularity, fail,
+                                  f"{where}.tangent", optional=True)
             graph._rules.append(_field(raw, "rule", str, None, fail, where))
             graph.edges.append(edge)
             if d != last_dst:

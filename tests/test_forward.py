@@ -90,3 +90,13 @@ def test_figure_shows_tangents():
     assert re.search(r"<b>e</b>.*∂·/∂b = 5</font>", dot)
     assert "share of ∂·/∂b = 2" in dot and "share of ∂·/∂b = 3" in dot
     assert "∂·/∂" not in to_dot(trace_file(SAMPLES / "neuron.py"))  # reverse mode alone: no tangents
+
+
+def test_saved_forward_graph_keeps_its_tangents():
+    from gradviz.graph import Graph
+
+    graph = forward_mode(trace_file(SAMPLES / "dense_relu.py", granularity="tensor"), "weights[2,1]")
+    saved = Graph.from_json(graph.to_json().encode(), "saved.json")
+    assert saved.wrt == "weights[2,1]"
+    for a, b in zip(graph.nodes + graph.edges, saved.nodes + saved.edges):
+        assert (a.tangent is None and b.tangent is None) or np.array_equal(a.tangent, b.tangent)
