@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backward import backward
+from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
 from .loader import find_state, leaf_values, load
 from .trace import run
 
-__all__ = ["trace", "trace_file", "Graph", "GradvizError"]
+__all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError"]
 __version__ = "0.1.0"
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional
 import typer
 from rich.console import Console
 
+from .check import ATOL, RTOL
 from .errors import GradvizError
 
 # usage errors (a missing argument, an unknown option): typer's own class since it vendors click
@@ -76,7 +77,8 @@ def trace(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
     rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
-    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
+    mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     params: List[str] = typer.Option([], "--params", metavar="NAME|GLOB", help="which values the model keeps (in globals, on its objects) are leaves, e.g. 'dense*.weights' (repeatable; default: every float array that takes part)"),
     const: List[str] = typer.Option([], "--const", metavar="NAME", help="pin a leaf as a constant: a parameter of the function or a value the model keeps (repeatable)"),
@@ -85,6 +87,7 @@ def trace(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
+    steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
@@ -104,22 +107,39 @@ def trace(
     if output is not None and len(formats) > 1:
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
+    _check_mode(mode, wrt)
     sets = _sets(set_)
     sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     with _status(f"tracing {target}"):
         graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
-    if wrt is not None:
+    highlight = wrt
+    if mode == "forward":
+        from .forward import forward_mode
+        forward_mode(graph, wrt)
+        if graph.granularity == "tensor":  # w[0] is no node of its own: the figure highlights the leaf w
+            from .inputs import inputs
+            highlight = inputs(graph, wrt)[0].leaf
+    if highlight is not None:
         from .views.dot import wrt_edges
-        wrt_edges(graph, wrt)  # an unknown name is an input error, found before anything is written
+        wrt_edges(graph, highlight)  # an unknown name is an input error, found before anything is written
     out = Console(highlight=False)
-    if not no_table:
+    if not no_table and mode == "forward":
+        _print_forward(graph, out)
+    elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    figure, collapse, wrt = _fit(graph, formats, max_nodes, collapse, wrt, lambda: trace_file(
+    figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
         path, name, "tensor", seed, sets, params or None, tuple(const)))
     with _status("drawing"):
-        skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, wrt, verbose, out, force,
+        skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
                          figure=figure, collapse=collapse)
+    if steps:
+        from .views.steps import write_steps
+        folder = out_dir / f"{path.stem}-steps"
+        with _status("drawing the steps"):
+            count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
+        out.print(f"wrote {folder / 'index.html'} and {count} steps" + (f" ({renderer})" if verbose else ""),
+                  markup=False)
     _report(graph, strict, skipped)
 
 
@@ -177,8 +197,9 @@ def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optiona
         figure, collapse, note = fit(graph, max_nodes, collapse, tensor)
     if note:
         _say(note)
-    if wrt is not None and wrt not in figure.leaves:
-        wrt = None  # the leaf is not in the smaller figure: nothing to highlight there
+    if wrt is not None and figure is not graph and wrt not in figure.leaves:
+        # a smaller figure: highlight the leaf an element (w[0]) belongs to, if the figure has it
+        wrt = next((leaf for leaf in sorted(figure.leaves, key=len, reverse=True) if wrt.startswith(leaf + "[")), None)
     return figure, collapse, wrt
 
 
@@ -245,6 +266,23 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
     return bool(skipped)
 
 
+def _check_mode(mode: str, wrt: str | None) -> None:
+    if mode not in ("reverse", "forward"):
+        raise GradvizError(f"--mode {mode}: choose reverse or forward")
+    if mode == "forward" and wrt is None:
+        raise GradvizError("--mode forward needs --wrt NAME: the input number to differentiate with respect to")
+
+
+def _print_forward(graph, out: Console) -> None:
+    from .forward import output_tangent
+    from .inputs import inputs
+    from .views.explain import forward_summary, forward_tables
+    from .views.table import forward_table
+    x = inputs(graph, graph.wrt)[0]
+    out.print(forward_table(graph), forward_tables(graph),
+              forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
+
+
 def _report(graph, strict: bool, skipped: bool) -> None:
     """Each warning as one line on stderr; a figure not drawn, or under --strict a warning, ends with status 3."""
     warnings = graph.warnings()
@@ -255,12 +293,94 @@ def _report(graph, strict: bool, skipped: bool) -> None:
 
 
 @app.command()
-def ops() -> None:
+def check(
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to check (default: forward)"),
+    granularity: str = typer.Option("auto", "--granularity", "-g", help="granularity of the traced graph whose gradients are checked: scalar, tensor or auto"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    rtol: float = typer.Option(RTOL, "--rtol", help="relative tolerance"),
+    atol: float = typer.Option(ATOL, "--atol", help="absolute tolerance"),
+    format_: str = typer.Option("text", "--format", "-f", help="text: tables; json: the comparison for machines, on stdout"),
+) -> None:
+    """Check every gradient against central finite differences; exit 1 when one disagrees.
+
+    Each leaf element is moved by ±h (h = 1e-6·max(1, |x|)) and the model re-run on plain values. Operations
+    you wrote with @custom_op are checked on their own too, so a wrong derivative is named by op and input.
+
+    Example: gradviz check samples/neuron.py
+    """
+    from .check import check as run_check
+    from .loader import load
+    from .views.check_table import check_json, check_tables
+
+    if format_ not in ("text", "json"):
+        raise GradvizError(f"--format {format_}: choose text or json")
+    model = load(target, _sets(set_))
+    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state)
+    if format_ == "json":
+        sys.stdout.write(check_json(report))
+    else:
+        Console(highlight=False).print(check_tables(report))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to explain (default: forward)"),
+    wrt: str = typer.Option(..., "--wrt", metavar="NAME", help="the input: a scalar leaf (b), an element (w[0]), or an array leaf (w: every element)"),
+    mode: str = typer.Option("reverse", "--mode", help="reverse: the paths from the output down to NAME; forward: ∂node/∂NAME for every node"),
+    max_paths: int = typer.Option(20, "--max-paths", min=0, help="list at most this many paths (all are counted)"),
+    latex: bool = typer.Option(False, "--latex", help="print a LaTeX align block instead of text"),
+    format_: str = typer.Option("text", "--format", "-f", help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+) -> None:
+    """Write the chain rule out for one input: every path from the output down to it, as the product of its
+    local partials, and their sum, which is the gradient. The graph is split into scalars, one number per node.
+
+    Example: gradviz explain samples/neuron.py --wrt w[0]
+    """
+    from . import trace_file
+    from .inputs import inputs
+    from .loader import split_target
+    from .paths import explain as explain_paths
+    from .views.explain import explain_json, explain_latex, explain_text
+
+    if format_ not in ("text", "json"):
+        raise GradvizError(f"--format {format_}: choose text or json")
+    _check_mode(mode, wrt)
+    path, name = split_target(target)
+    graph = trace_file(path, name, "scalar", None, _sets(set_))
+    out = Console(highlight=False)
+    if mode == "forward":
+        if latex or format_ == "json":
+            raise GradvizError("--mode forward prints tables; for JSON use gradviz trace MODEL --mode forward "
+                               "--wrt NAME --format json")
+        from .forward import forward_mode
+        _print_forward(forward_mode(graph, wrt), out)
+        return
+    chosen = inputs(graph, wrt)
+    exs = [explain_paths(graph, x) for x in chosen]
+    if format_ == "json":
+        sys.stdout.write(explain_json(graph, exs, max_paths, element="[" in wrt or chosen[0].index == ()))
+    elif latex:
+        sys.stdout.write("\n".join(explain_latex(graph, ex, max_paths) for ex in exs))
+    else:
+        for ex in exs:
+            out.print(explain_text(graph, ex, max_paths))
+
+
+@app.command()
+def ops(
+    target: Optional[str] = typer.Argument(None, metavar="[MODEL.py]", help="also list the operations this model defines with @custom_op"),
+) -> None:
     """List every supported operation with its local-partial rule (generated from the table of operations).
 
-    Example: gradviz ops
+    Example: gradviz ops samples/neuron.py
     """
     from .views.ops_table import ops_table
+    if target is not None:
+        from .loader import load_module, split_target
+        load_module(split_target(target)[0])
     Console(highlight=False).print(ops_table())
 
 

@@ -23,7 +23,7 @@ SCHEMA = "gradviz/graph@1"
 class Node:
     """A value in the graph: a leaf (a parameter of the model), a constant, or the result of an operation."""
 
-    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "cluster")
+    __slots__ = ("id", "name", "kind", "op", "value", "grad", "nondiff", "first_edge", "ctx", "cluster", "tangent")
 
     def __init__(self, id: int, name: str | None, kind: str, op: str | None, value: Any,
                  nondiff: bool, first_edge: int, ctx: Any = None, cluster: int | None = None) -> None:
@@ -37,6 +37,7 @@ class Node:
         self.first_edge = first_edge
         self.ctx = ctx  # tensor granularity: (input values, params) that backward's VJPs need
         self.cluster = cluster  # index into Graph.clusters: the method call of an object that computed it
+        self.tangent: Any = None  # ∂node/∂graph.wrt, filled by forward mode
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -46,7 +47,7 @@ class Node:
 class Edge:
     """input → result. local: ∂result/∂input; upstream: ∂output/∂result; chain: upstream × local."""
 
-    __slots__ = ("src", "dst", "arg", "local", "upstream", "chain")
+    __slots__ = ("src", "dst", "arg", "local", "upstream", "chain", "tangent")
 
     def __init__(self, src: int, dst: int, arg: int, local: Any) -> None:
         self.src = src
@@ -57,6 +58,7 @@ class Edge:
         self.local = local
         self.upstream: Any = None
         self.chain: Any = None
+        self.tangent: Any = None  # forward mode: local × tangent of src, this edge's share of dst's tangent
 
 
 class Graph:
@@ -69,6 +71,7 @@ class Graph:
         self.source = ""  # what was traced, e.g. "samples/neuron.py:forward"
         # one entry per method call of an object: (the object's name, e.g. "dense1"; which call of it, from 0)
         self.clusters: list[tuple[str, int]] = []
+        self.wrt: str | None = None  # the input forward mode differentiated with respect to, e.g. "w[0]"
         self._labels: dict[int, str] = {}
 
     # -- structure --------------------------------------------------------------------------------
@@ -147,7 +150,7 @@ class Graph:
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {
+        d = {
             "schema": SCHEMA,
             "granularity": self.granularity,
             "source": self.source,
@@ -166,6 +169,11 @@ class Graph:
                 for e in self.edges
             ],
         }
+        if self.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share on edges
+            d["wrt"] = self.wrt
+            for item, obj in zip(d["nodes"] + d["edges"], self.nodes + self.edges):
+                item["tangent"] = _num(obj.tangent)
+        return d
 
     def to_json(self) -> str:
         """The graph as JSON text: one node or edge per line, so it reads and diffs well."""
@@ -331,6 +339,7 @@ class _SavedGraph(Graph):
             raise fail("granularity", f"expected 'scalar' or 'tensor', not {_short(granularity)}")
         graph = cls(granularity)
         graph.source = _field(data, "source", str, "", fail, "")
+        graph.wrt = _field(data, "wrt", (str, type(None)), None, fail, "")  # saved after forward mode
         nodes, edges = data.get("nodes"), data.get("edges")
         if not isinstance(nodes, list) or not isinstance(edges, list):
             raise fail("nodes/edges", "expected two lists")
@@ -363,6 +372,7 @@ class _SavedGraph(Graph):
                 cluster = clusters.setdefault((cluster, call), len(clusters))
             node = Node(i, label if kind == "leaf" else None, kind, op, value, nondiff, 0, cluster=cluster)
             node.grad = grad
+            node.tangent = _array(raw.get("tangent"), shape, granularity, fail, f"{where}.tangent", optional=True)
             graph.nodes.append(node)
             graph._labels[i] = label
         last_dst = -1
@@ -387,6 +397,8 @@ class _SavedGraph(Graph):
             edge.upstream = _array(raw.get("upstream"), list(graph.nodes[d].shape), granularity, fail,
                                    f"{where}.upstream", optional=True)
             edge.chain = _array(raw.get("chain"), shape_in, granularity, fail, f"{where}.chain", optional=True)
+            edge.tangent = _array(raw.get("tangent"), list(graph.nodes[d].shape), granularity, fail,
+                                  f"{where}.tangent", optional=True)
             graph._rules.append(_field(raw, "rule", str, None, fail, where))
             graph.edges.append(edge)
             if d != last_dst:

@@ -9,9 +9,10 @@ Kinds of operation:
 - reduce: one array folded over an axis (and, split into scalars, an n-ary node); `local(xs, out, axis)`
   gives ∂out/∂x for every element of xs, shaped like xs (`out` keeps its reduced axis).
 - linalg: dot and matmul. Split into scalars they become products and n-ary sums; as tensors the local
-  Jacobian stays unmaterialised and `vjp` gives the chain directly.
+  Jacobian stays unmaterialised: `vjp` gives the chain directly (reverse mode), `jvp` the tangent an input's
+  tangent causes in the result (forward mode).
 - shape: indexing, reshape, transpose. Split into scalars they only pick elements (no node); as tensors
-  `vjp` routes the gradient back to where each element came from.
+  `vjp` routes the gradient back to where each element came from, and `jvp` moves a tangent along with it.
 
 Convention at a point where the derivative does not exist (a max or min tie, ReLU or abs at exactly 0,
 clip at a bound): the local partial is 0, as in the study notes' "d max(x, 0)/dx = 1 if x > 0, else 0",
@@ -39,6 +40,8 @@ class Op:
     local: Callable | None = None  # reduce: (xs, out, axis) -> local shaped like xs
     nondiff: Callable | None = None  # (args, out) -> bool mask where the derivative does not exist
     vjp: tuple[Callable, ...] = field(default=())  # linalg/shape: (g, args, out, params) -> chain per arg
+    jvp: tuple[Callable, ...] = field(default=())  # linalg/shape: (t, args, out, params) -> ∂out along t, per arg
+    variables: tuple[str, ...] = ()  # the inputs' names in the rules when not the kind's x, y (custom ops)
 
     def rule(self, arg: int) -> str:
         return self.rules[min(arg, len(self.rules) - 1)]
@@ -170,11 +173,12 @@ OPS: dict[str, Op] = {op.name: op for op in [
     _red("min", "∂min(x₁…xₙ)/∂xᵢ = 1 if xᵢ is the smallest else 0", "min({0})", ("np.min", "x.min"),
          np.min, _extreme_local, _ties),
     Op("matmul", "linalg", ("∂(X·W)/∂X = ·Wᵀ", "∂(X·W)/∂W = Xᵀ·"), "{0}@{1}", ("X @ W", "np.matmul", "np.dot"),
-       np.matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b)),
+       np.matmul, vjp=(_matmul_vjp_a, _matmul_vjp_b),
+       jvp=(lambda t, args, out, params: np.matmul(t, args[1]), lambda t, args, out, params: np.matmul(args[0], t))),
     Op("getitem", "shape", ("∂x[i]/∂x[j] = 1 if j = i else 0",), "{0}[{idx}]", ("x[i]", "x[1:3]", "x[rows, cols]"),
-       lambda x, index: x[index], vjp=(_getitem_vjp,)),
+       lambda x, index: x[index], vjp=(_getitem_vjp,), jvp=(lambda t, args, out, params: t[params["index"]],)),
     Op("reshape", "shape", ("∂reshape(x)/∂x = 1 per element",), "{0}.reshape", ("np.reshape", "x.reshape"),
-       np.reshape, vjp=(_reshape_vjp,)),
+       np.reshape, vjp=(_reshape_vjp,), jvp=(lambda t, args, out, params: np.reshape(t, np.shape(out)),)),
     Op("transpose", "shape", ("∂xᵀ/∂x = 1 per element",), "{0}.T", ("x.T", "np.transpose"),
-       np.transpose, vjp=(_transpose_vjp,)),
+       np.transpose, vjp=(_transpose_vjp,), jvp=(lambda t, args, out, params: np.transpose(t, params["axes"]),)),
 ]}

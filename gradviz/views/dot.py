@@ -36,6 +36,7 @@ NONDIFF = "#c2410c"
 WRT = "#7c3aed"
 FADED = "#cbd5e1"
 MUTED = "#6b7280"
+TANGENT = "#0e7490"  # forward mode's ∂node/∂wrt
 
 
 def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: bool = False) -> str:
@@ -121,6 +122,8 @@ def _node_label(graph: Graph, node_id: int) -> str:
     rows = [head, f"value = {_number(node.value)}"]
     if node.kind != "const":
         rows.append(f"grad = {_number(node.grad)}")
+    if graph.wrt is not None and node.tangent is not None:  # forward mode ran
+        rows.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} = {_number(node.tangent)}</font>')
     if node.nondiff:
         rows.append(f'<font color="{NONDIFF}">⚠ not differentiable here</font>')
     return "<br/>".join(rows)
@@ -136,6 +139,8 @@ def _edge_label(graph: Graph, edge: Edge) -> str:
     chain = _html(fmt.chain_line(edge))
     if not fmt.finite(edge.local):
         top = f'<font color="{BAD}">{top}</font>'
+    if graph.wrt is not None and edge.tangent is not None:  # forward mode: this edge's share of dst's tangent
+        chain += f'<br/><font color="{TANGENT}">share of ∂·/∂{_html(graph.wrt)} = {_number(edge.tangent)}</font>'
     if not fmt.finite(edge.chain):
         return f'{top}<br/><font color="{BAD}"><b>{chain}</b></font>'
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
@@ -280,6 +285,9 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
         f'<font color="{MUTED}">dashed grey: no gradient flows</font>',
         f'<font color="{BAD}">red: NaN or inf</font> · <font color="{NONDIFF}">⚠ not differentiable</font>',
     ]
+    if graph.wrt is not None:
+        notes.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} (forward mode) = sum of the shares, '
+                     f"local × ∂input/∂{_html(graph.wrt)}, on its incoming edges</font>")
     rows += [f'<tr><td colspan="2" align="left">{n}</td></tr>' for n in notes]
     table = f'<table border="0" cellborder="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
     legend = [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];']

@@ -77,7 +77,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
     if op.kind == "reduce":  # a tensor reduction reads element-wise: xᵢ is one element of the input
         rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{_grouped(src)}ᵢ")
     elif op.kind in _RULE_VARS:
-        names = _CLIP_VARS if op.name == "clip" else _RULE_VARS[op.kind]
+        names = op.variables or (_CLIP_VARS if op.name == "clip" else _RULE_VARS[op.kind])
         found = dict(zip(names, inputs))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)

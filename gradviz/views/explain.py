@@ -1,0 +1,187 @@
+"""`gradviz explain`: the chain rule for one input, written out path by path (text, LaTeX or JSON), and the
+forward-mode tables (∂node/∂input for every node). Reads a finished Graph and the engine's paths."""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+
+import numpy as np
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..graph import Graph
+from ..paths import Explanation, Path
+from . import format as fmt
+from .table import MAX_ROWS, _cut
+
+_BARE = re.compile(r"[\w.]+(\[[^\]]*\])?(\(.*\))?")  # x, w[0], max(z,0): no brackets needed after ∂
+
+
+def _d(label: str) -> str:
+    return label if _BARE.fullmatch(label) else f"({label})"
+
+
+def _lhs(graph: Graph, ex: Explanation, out: int) -> str:
+    return f"∂{_d(graph.label(out))}/∂{_d(ex.wrt)}"
+
+
+def _factors(graph: Graph, path: Path) -> list[str]:
+    labels = [_d(graph.label(i)) for i in path.nodes]
+    return [f"∂{a}/∂{b}" for a, b in zip(labels, labels[1:])]
+
+
+def _numbers(path: Path) -> str:
+    return " · ".join(_factor(fmt.number(v), k) for k, v in enumerate(path.locals)) or "1"
+
+
+def _factor(text: str, position: int) -> str:
+    """A negative factor after the first in parentheses, as written by hand: 2 · (-6) · 3."""
+    return f"({text})" if position and text.startswith("-") else text
+
+
+def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
+    shown = list(itertools.islice(ex.paths, max_paths))
+    lines: list[str] = []
+    total = fmt.number(ex.total)
+    if ex.n_paths == 0:
+        return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
+    if ex.n_paths == 1 and shown:
+        p = shown[0]
+        lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
+        middle = "" if factors == lhs else f"{factors} = "
+        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+        lines.append(f"{lhs} = {middle}{numbers}{fmt.number(p.product)}")
+        lines.append("one path from the output down to " + ex.wrt + ": the chain rule is the product of the "
+                     "local partials along it")
+        return Text("\n".join(lines) + "\n")
+    lhs = _lhs(graph, ex, ex.outputs[0]) if len(ex.outputs) == 1 else f"∂(Σ outputs)/∂{_d(ex.wrt)}"
+    lines.append(f"{lhs}: {_paths(ex.n_paths)} from the output down to {ex.wrt}; each contributes the product "
+                 "of the local partials along it, and the gradient is their sum")
+    width = len(str(len(shown)))
+    for k, p in enumerate(shown, 1):
+        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+        lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {numbers}{fmt.number(p.product)}")
+    if len(shown) == ex.n_paths:
+        lines.append(f"{lhs} = {' + '.join(fmt.number(p.product) for p in shown)} = {total}")
+    else:
+        lines.append(f"  … {_paths(ex.n_paths - len(shown), 'more ')} (counted, not listed: --max-paths N lists more)")
+        lines.append(f"{lhs} = sum over all {_paths(ex.n_paths)} = {total}  (backward computes this sum without "
+                     "listing the paths: each node adds up what its consumers pass down)")
+    return Text("\n".join(lines) + "\n")
+
+
+def _paths(n: int, more: str = "") -> str:
+    return f"{n} {more}path" + ("" if n == 1 else "s")
+
+
+def explain_json(graph: Graph, exs: list[Explanation], max_paths: int, element: bool) -> str:
+    """One object per input number; a single object when the user named one number (b, w[0])."""
+    items = [{"wrt": ex.wrt, "total": _num(ex.total), "n_paths": ex.n_paths,
+              "paths": [{"labels": [graph.label(i) for i in p.nodes], "locals": [_num(v) for v in p.locals],
+                         "product": _num(p.product)} for p in itertools.islice(ex.paths, max_paths)]}
+             for ex in exs]
+    return json.dumps(items[0] if element else items, ensure_ascii=False, indent=1) + "\n"
+
+
+def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
+    shown = list(itertools.islice(ex.paths, max_paths))
+    lhs = _frac(graph.label(ex.outputs[0]), ex.wrt) if len(ex.outputs) == 1 else \
+        r"\frac{\partial \sum \mathrm{outputs}}{\partial " + _tex(ex.wrt) + "}"
+    rows = []
+    for k, p in enumerate(shown):
+        labels = [graph.label(i) for i in p.nodes]
+        term = r"\,".join(_frac(a, b) for a, b in zip(labels, labels[1:])) or "1"
+        nums = r" \cdot ".join(_factor(_tex_number(v), k) for k, v in enumerate(p.locals)) or "1"
+        lead = f"{lhs} &= " if k == 0 else r"&\quad + "
+        nums = "" if len(p.locals) < 2 else f"{nums} = "
+        rows.append(f"{lead}{term} && = {nums}{_tex_number(p.product)}")
+    if not ex.n_paths:
+        rows.append(f"{lhs} &= 0 && " + r"\text{(no path leads to it)}")
+    else:
+        if len(shown) < ex.n_paths:
+            lead = r"&\quad + \cdots" if shown else f"{lhs} &= \\cdots"
+            rows.append(lead + r" && \text{(" + _paths(ex.n_paths - len(shown), "more ") + r")}")
+        paths = "the one path" if ex.n_paths == 1 else f"sum over {_paths(ex.n_paths)}"
+        rows.append(f"&= {_tex_number(ex.total)} && " + r"\text{(" + paths + r")}")
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+
+
+def _frac(top: str, bottom: str) -> str:
+    return r"\frac{\partial " + _tex_group(top) + r"}{\partial " + _tex_group(bottom) + "}"
+
+
+_TOKEN = re.compile(r"\*\*|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:e[-+]?\d+)?|\[[^\]]*\]|.", re.S)
+_TEX_OPS = {"*": r" \cdot ", "@": r" \mathbin{@} ", "…": r"\ldots", "-": "-", "+": "+", "/": "/"}
+
+
+def _tex(label: str) -> str:
+    """A gradviz label in LaTeX math: w[0] → w_{0}, x*y → x \\cdot y, layer_out → \\mathrm{layer\\_out}."""
+    out = []
+    tokens = _TOKEN.findall(label)
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "**" and i + 1 < len(tokens):
+            out.append("^{" + _tex(tokens[i + 1]) + "}")
+            i += 2
+            continue
+        if tok.startswith("["):
+            out.append("_{" + tok[1:-1] + "}")
+        elif tok[0].isalpha() or tok[0] == "_":
+            out.append(tok if len(tok) == 1 else r"\mathrm{" + tok.replace("_", r"\_") + "}")
+        else:
+            out.append(_TEX_OPS.get(tok, tok))
+        i += 1
+    return "".join(out)
+
+
+def _tex_group(label: str) -> str:
+    return _tex(label) if _BARE.fullmatch(label) else r"\left(" + _tex(label) + r"\right)"
+
+
+def _tex_number(v: float) -> str:
+    text = fmt.number(v)
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exp)}}}"
+    return text
+
+
+def forward_summary(graph: Graph, tangent: float, gradient: float) -> Text:
+    many = " (summed over the output's elements)" if np.size(graph.output_value) > 1 else ""
+    return Text(f"forward mode: the output's tangent ∂output/∂{graph.wrt} = {fmt.number(tangent)}{many}; "
+                f"reverse mode (backward) gives ∂output/∂{graph.wrt} = {fmt.number(gradient)}\n"
+                "forward mode makes one pass per input number; reverse mode one pass per output\n")
+
+
+def forward_tables(graph: Graph) -> Group:
+    """Forward mode: every edge's local × tangent of its input, and every node's tangent ∂node/∂wrt."""
+    wrt = graph.wrt
+    intro = Text(f"Forward mode: the tangent of a node is ∂node/∂{wrt}. {wrt} starts at 1, every other input at 0; "
+                 f"each edge passes on its share = local × the tangent of its input, and each node's tangent is "
+                 f"the sum of the shares on its incoming edges. Edges in the order the forward pass visits them:")
+    e_table = Table(title=f"Forward mode, ∂·/∂{wrt}", title_justify="left")
+    for name in ("edge", "rule", "local", f"∂input/∂{wrt}", "share"):
+        e_table.add_column(name, justify="left" if name in ("edge", "rule") else "right", overflow="fold")
+    for e in graph.edges[:MAX_ROWS]:
+        e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
+                        _val(e.local), _val(graph.nodes[e.src].tangent), _val(e.tangent))
+    _cut(e_table, len(graph.edges))
+    n_table = Table(title=f"Tangents ∂node/∂{wrt}", title_justify="left")
+    for name in ("node", "value", f"∂node/∂{wrt}"):
+        n_table.add_column(name, justify="left" if name == "node" else "right", overflow="fold")
+    for n in graph.nodes[:MAX_ROWS]:
+        n_table.add_row(Text(graph.label(n.id)), _val(n.value), _val(n.tangent))
+    _cut(n_table, len(graph.nodes))
+    return Group(intro, e_table, n_table)
+
+
+def _val(v) -> Text:
+    return Text(fmt.value(v), style="" if fmt.finite(v) else "bold red")
+
+
+def _num(v: float):
+    return v if v == v and abs(v) != float("inf") else str(v)
