@@ -100,23 +100,12 @@ def _evaluate(fn: Callable, leaves: dict[str, np.ndarray], state: State, leaf: s
     args = {**leaves, **state.constants}
     if leaf in leaves:
         args[leaf] = value
-    places = state.params.get(leaf, [])
-    saved = [(ns, key, ns[key]) for ns, key in places]
-    snapshots = [(ns, dict(ns)) for ns in state.namespaces]
     try:
-        for ns, key in places:
-            ns[key] = value
-        with np.errstate(all="ignore"):
+        with state.placed({leaf: value} if leaf in state.params else {}), np.errstate(all="ignore"):
             out = fn(**args)
         return float(np.sum(np.asarray(out, dtype=float)))
     except Exception as exc:
         raise ModelError(where(exc, fn.__code__.co_filename) + _message(exc)) from exc
-    finally:
-        for ns, key, original in reversed(saved):
-            ns[key] = original
-        for ns, snapshot in snapshots:
-            ns.clear()
-            ns.update(snapshot)
 
 
 def _nondiff_inputs(graph: Graph) -> list[bool]:

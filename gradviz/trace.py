@@ -18,9 +18,10 @@ import operator
 import os
 import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -714,6 +715,25 @@ class State:
     namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
     files: set[str] = field(default_factory=set)  # source files of those objects' classes
 
+    @contextmanager
+    def placed(self, values: dict[str, Any]) -> Iterator[None]:
+        """Put each value where the model keeps that leaf, for the duration of a call; afterwards every
+        place holds its own value again and the objects' attributes are as they were."""
+        snapshots = [(ns, dict(ns)) for ns in self.namespaces]
+        swapped = []
+        try:
+            for name, value in values.items():
+                for ns, key in self.params[name]:
+                    swapped.append((ns, key, ns[key]))
+                    ns[key] = value
+            yield
+        finally:
+            for ns, key, original in reversed(swapped):
+                ns[key] = original
+            for ns, snapshot in snapshots:
+                ns.clear()
+                ns.update(snapshot)
+
 
 def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:
     """Call fn once on traced leaves and return its graph (forward only; backward fills the gradients)."""
@@ -746,22 +766,11 @@ def _trace(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_no
     tracer = Tracer(granularity, max_nodes, dict(state.objects))
     args = {name: tracer.leaf(name, value) for name, value in leaves.items()}
     args.update(state.constants)
-    snapshots = [(ns, dict(ns)) for ns in state.namespaces]
     returned_at: list[int] = []
-    swapped = []
-    try:
-        for name, places in state.params.items():
-            traced = tracer.leaf(name, np.asarray(places[0][0][places[0][1]], dtype=float))
-            for ns, key in places:
-                swapped.append((ns, key, ns[key]))
-                ns[key] = traced
+    kept = {name: tracer.leaf(name, np.asarray(places[0][0][places[0][1]], dtype=float))
+            for name, places in state.params.items()}
+    with state.placed(kept):
         result = _call(fn, args, tracer, fn.__code__.co_filename, state, returned_at)
-    finally:
-        for ns, key, original in reversed(swapped):
-            ns[key] = original
-        for ns, snapshot in snapshots:
-            ns.clear()
-            ns.update(snapshot)
     if not (isinstance(result, Traced) and result.tracer is tracer) and (
             result is None or isinstance(result, (str, bytes, dict, tuple, list, set)) or not _numeric(result)):
         line = returned_at[-1] if returned_at else fn.__code__.co_firstlineno
