@@ -110,11 +110,7 @@ def _evaluate(fn: Callable, leaves: dict[str, np.ndarray], state: State, leaf: s
 
 def _nondiff_inputs(graph: Graph) -> list[bool]:
     """For each node: is some node on a path from it to the output flagged non-differentiable?"""
-    flagged = [n.nondiff for n in graph.nodes]
-    for e in reversed(graph.edges):
-        if flagged[e.dst]:
-            flagged[e.src] = True
-    return flagged
+    return graph.feeding([n.id for n in graph.nodes if n.nondiff])
 
 
 def _check_custom_ops(graph: Graph, rtol: float, atol: float) -> list[Comparison]:

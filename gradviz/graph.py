@@ -79,6 +79,17 @@ class Graph:
         end = self.nodes[node_id + 1].first_edge if node_id + 1 < len(self.nodes) else len(self.edges)
         return self.edges[self.nodes[node_id].first_edge:end]
 
+    def feeding(self, targets: Any) -> list[bool]:
+        """For each node: does a path lead from it to one of the nodes `targets` (each target feeds itself)?
+        One sweep over the edges in reverse, as backward makes."""
+        feeds = [False] * len(self.nodes)
+        for i in targets:
+            feeds[i] = True
+        for e in reversed(self.edges):
+            if feeds[e.dst]:
+                feeds[e.src] = True
+        return feeds
+
     def output_ids(self) -> list[int]:
         return np.ravel(self.output).astype(int).tolist()
 
@@ -231,12 +242,8 @@ class Graph:
         return out
 
     def _output_reaches_a_leaf(self) -> bool:
-        leaf_ids = {n.id for n in self.nodes if n.kind == "leaf"}
-        reached = set(self.output_ids())
-        for e in reversed(self.edges):
-            if e.dst in reached:
-                reached.add(e.src)
-        return bool(reached & leaf_ids)
+        feeds = self.feeding(self.output_ids())
+        return any(feeds[n.id] for n in self.nodes if n.kind == "leaf")
 
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",

@@ -502,12 +502,7 @@ class Tracer:
         out = self.lift(result)
         graph = self.graph
         graph.output = out.ref
-        needed = [False] * len(graph.nodes)
-        for i in graph.output_ids():
-            needed[i] = True
-        for e in reversed(graph.edges):
-            if needed[e.dst]:
-                needed[e.src] = True
+        needed = graph.feeding(graph.output_ids())
         unused = {name for name in optional if not any(needed[i] for i in np.ravel(graph.leaves[name]).tolist())}
         graph.leaves = {k: v for k, v in graph.leaves.items() if k not in unused}
         for ref in graph.leaves.values():

@@ -105,11 +105,8 @@ def wrt_edges(graph: Graph, name: str) -> set[int]:
     for edge in graph.edges:
         if edge.src in below:
             below.add(edge.dst)
-    above = set(graph.output_ids())  # reach the output going backward
-    for edge in reversed(graph.edges):
-        if edge.dst in above:
-            above.add(edge.src)
-    return {i for i, e in enumerate(graph.edges) if e.src in below and e.src in above and e.dst in above}
+    above = graph.feeding(graph.output_ids())
+    return {i for i, e in enumerate(graph.edges) if e.src in below and above[e.src] and above[e.dst]}
 
 
 def _node_label(graph: Graph, node_id: int) -> str:
