@@ -134,7 +134,7 @@ def trace(
         skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
                          figure=figure, collapse=collapse)
     if steps:
-        from .views.steps import write_steps
+        from .output import write_steps
         folder = out_dir / f"{path.stem}-steps"
         with _status("drawing the steps"):
             count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)

@@ -245,7 +245,8 @@ class Graph:
         feeds = self.feeding(self.output_ids())
         return any(feeds[n.id] for n in self.nodes if n.kind == "leaf")
 
-    # -- figures: the views are imported here only, so the data model never depends on them ----------
+    # -- figures, for users: the one import upwards (gradviz.output, inside these methods; see the layer
+    # contract in pyproject.toml), so the data model never depends on a view
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
                wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
         """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
@@ -259,10 +260,9 @@ class Graph:
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a Graph as its figure."""
-        from .views.dot import to_dot
-        from .views.render import render
+        from .output import FORMATS
 
-        return render(to_dot(self), "svg")[0].decode("utf-8")
+        return FORMATS["svg"].make(self, "LR", None, False)[0].decode("utf-8")
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)

@@ -149,6 +149,18 @@ def check_overwrite(path: Path, force: bool) -> None:
         raise OutputError(f"{path} exists and was not written by gradviz; use --force to overwrite it")
 
 
+def write_steps(graph: Graph, folder: Path, title: str, rankdir: str = "LR") -> tuple[int, str]:
+    """Write step_000.svg, … and index.html into folder; returns (number of figures, renderer used)."""
+    from .views.steps import step_pages
+
+    pages, renderer = step_pages(graph, title, rankdir)
+    for old in folder.glob("step_*.svg"):  # a previous, longer run must not leave stale steps behind
+        old.unlink()
+    for name, data in pages:
+        write_atomic(folder / name, data)
+    return len(pages) - 1, renderer
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write data to path so that a reader sees the old file or the whole new one, never a part."""
     folder = path.parent

@@ -128,22 +128,19 @@ show(parseInt(location.hash.slice(1), 10) || 0);
 MAX_STEPS = 200  # one figure per step: past this, a graph is too big to page through one node at a time
 
 
-def write_steps(graph: Graph, folder: Path, title: str, rankdir: str = "LR") -> tuple[int, str]:
-    """Write step_000.svg, … and index.html into folder; returns (number of figures, renderer used)."""
-    from ..output import write_atomic
+def step_pages(graph: Graph, title: str, rankdir: str = "LR") -> tuple[list[tuple[str, bytes]], str]:
+    """The step figures step_000.svg, … and the index.html that pages through them, as (file name, bytes),
+    and the renderer used."""
     from .render import render
 
     steps = backward_steps(graph)
     if len(steps) > MAX_STEPS:
         raise GradvizError(f"--steps draws one figure per backward step and this graph has {len(steps)} "
                            f"(at most {MAX_STEPS}): try --granularity tensor or a smaller model")
-    for old in folder.glob("step_*.svg"):  # a previous, longer run must not leave stale steps behind
-        old.unlink()
-    files, captions, renderer = [], [], ""
+    pages, captions, renderer = [], [], ""
     for k in range(len(steps)):
         data, renderer = render(step_dot(graph, steps, k, rankdir), "svg")
-        files.append(f"step_{k:03d}.svg")
+        pages.append((f"step_{k:03d}.svg", data))
         captions.append(caption(graph, steps, k))
-        write_atomic(folder / files[-1], data)
-    write_atomic(folder / "index.html", index_html(title, files, captions).encode("utf-8"))
-    return len(files), renderer
+    pages.append(("index.html", index_html(title, [name for name, _ in pages], captions).encode("utf-8")))
+    return pages, renderer
