@@ -248,7 +248,8 @@ class Graph:
     # -- figures: the views are imported here only, so the data model never depends on them ----------
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
                wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
-        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
+        """Write the graph to path as svg, png, pdf, dot, mermaid, json or html (the interactive explorer)
+        (default: from the extension);
         collapse draws each layer (a method call of an object) as one node. An existing file that gradviz
         did not write is kept (an error), unless force."""
         from .output import format_for, write
@@ -257,8 +258,14 @@ class Graph:
         write(self, format or format_for(path), path, rankdir, wrt, collapse, force)
         return path
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a Graph as the explorer (where the notebook runs scripts; else _repr_svg_)."""
+        from .views.html import repr_html
+
+        return repr_html(self)
+
     def _repr_svg_(self) -> str:
-        """Jupyter shows a Graph as its figure."""
+        """Jupyter shows a Graph as its figure where scripts do not run."""
         from .views.dot import to_dot
         from .views.render import render
 
