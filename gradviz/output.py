@@ -106,6 +106,16 @@ def write(graph: Graph, fmt: str, path: Path, rankdir: str = "LR", wrt: str | No
     return renderer
 
 
+def write_steps(graph: Graph, path: Path, rankdir: str = "LR", collapse: bool = False, force: bool = False) -> str:
+    """`trace --steps`: the explorer opened on backprop's first step, written to path; returns the renderer."""
+    from .views.html import to_html
+
+    check_overwrite(path, force)
+    page, renderer = to_html(graph, rankdir, collapse=collapse, steps=True)
+    write_atomic(path, page.encode("utf-8"))
+    return renderer
+
+
 class OutputError(GradvizError):
     """An output file cannot be written, or would overwrite a file gradviz did not write."""
 

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 
 from ...graph import Graph
-from ...steps import backward_steps
+from ...steps import Step, backward_steps
 from .. import format as fmt
 from ..clusters import plan
 from ..dot import BAD, EDGE, FADED, MUTED, NONDIFF, STYLES, TANGENT, WRT, ZERO, to_dot
-from ..steps import NOW, caption
 
 FULL_ARRAY = 64  # arrays up to this many elements are embedded whole; larger ones as a heatmap
 HEAT_CELLS = 48  # a heatmap has at most this many rows and columns of block means
@@ -44,7 +43,7 @@ DARK = {
     STYLES["op"][2]: "#4a3410", STYLES["op"][3]: "#f59e0b",
     STYLES["output"][2]: "#14401f", STYLES["output"][3]: "#4ade80",
     EDGE: "#cbd5e1", ZERO: "#4b5563", BAD: "#f87171", NONDIFF: "#fb923c", WRT: "#a78bfa", FADED: "#374151",
-    MUTED: "#9ca3af", TANGENT: "#22d3ee", NOW: "#fb7185",
+    MUTED: "#9ca3af", TANGENT: "#22d3ee",
 }
 
 
@@ -93,6 +92,20 @@ def page_data(graph: Graph) -> dict:
         "steps": [{"node": s.node, "edges": list(s.edges), "visited": s.visited,
                    "caption": caption(graph, all_steps, k)} for k, s in enumerate(all_steps)],
     }
+
+
+def caption(graph: Graph, steps: list[Step], k: int) -> str:
+    """What step k of backprop did, in words."""
+    step = steps[k]
+    node = graph.nodes[step.node]
+    name = graph.label(step.node)
+    head = f"step {k} of {len(steps) - 1}: "
+    if not step.edges:
+        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad)} (the seed)"
+    chains = " + ".join(fmt.value(graph.edges[i].chain) for i in step.edges)
+    uses = "its one use" if len(step.edges) == 1 else f"its {len(step.edges)} uses"
+    total = f"{chains} = {fmt.value(node.grad)}" if len(step.edges) > 1 else fmt.value(node.grad)
+    return head + f"grad of {name} is complete: the chain from {uses} gives {total}"
 
 
 def _explanations(graph: Graph) -> dict[str, dict]:

@@ -366,7 +366,11 @@
     $("counter").textContent = step === null ? `${data.steps.length} steps` : `step ${step} of ${data.steps.length - 1}`;
     $("prev").disabled = step === 0;
     $("next").disabled = step === data.steps.length - 1;
-    if (step !== null) caption.textContent = data.steps[step].caption;
+    if (step !== null) {
+      caption.replaceChildren(el("b", {}, data.steps[step].caption), el("span", { class: "dim" },
+        " · filled: gradient complete · empty: not yet · red: just completed, with the edges its gradient came from" +
+        " · chain = —: edge not visited yet"));
+    }
   }
 
   // --- search -------------------------------------------------------------------------------------------
