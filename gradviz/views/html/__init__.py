@@ -32,7 +32,8 @@ HEAT_CELLS = 48  # a heatmap has at most this many rows and columns of block mea
 MAX_PATHS = 20  # the chain rule is written out for this many paths, as `gradviz explain` lists by default
 
 _EDGE_LINE = re.compile(r"^(\s*)n(\d+) -> n(\d+) \[")
-_AUTO_ID = re.compile(r' id="(?:graph|node|edge|clust|a_)[^"]*"')
+# Graphviz's own ids, and the font named on every text element (the page's style names it once)
+_AUTO_ID = re.compile(r' id="(?:graph|node|edge|clust|a_)[^"]*"| font-family="[^"]*"')
 
 # the figure's colours in dark mode: the same hue for the same meaning, darker fills and lighter lines
 DARK = {
@@ -117,17 +118,14 @@ def _explanations(graph: Graph) -> dict[str, dict]:
     from ...paths import explain
     from ..explain import explain_text
 
-    out = {}
+    out: dict[str, dict] = {}
     for leaf, ref in graph.leaves.items():
         shape = np.shape(ref)
-        exs = [explain(graph, Input(leaf, idx)) for idx in np.ndindex(shape)]
-        texts = []
-        for idx, ex in zip(np.ndindex(shape), exs):
-            text = explain_text(graph, ex, MAX_PATHS).plain
-            texts.append(text)
-            if shape:
-                out[ex.wrt] = {"text": text, "totals": [ex.total], "paths": ex.n_paths}
-        out[leaf] = {"text": "".join(texts), "totals": [ex.total for ex in exs], "paths": sum(ex.n_paths for ex in exs)}
+        for idx in np.ndindex(shape):
+            ex = explain(graph, Input(leaf, idx))
+            out[ex.wrt] = {"text": explain_text(graph, ex, MAX_PATHS).plain, "totals": [ex.total], "paths": ex.n_paths}
+        if shape:  # an array leaf: the page joins its elements' texts, as the command prints them one by one
+            out[leaf] = {"elements": [Input(leaf, idx).label for idx in np.ndindex(shape)]}
     return out
 
 
@@ -191,7 +189,7 @@ def _with_edge_ids(graph: Graph, dot: str) -> str:
 
 def _clean(svg: bytes) -> str:
     """The SVG element alone (no XML prologue), without Graphviz's own ids, which two drawings on one page
-    would share."""
+    would share, nor the font of every text, which the page's style gives."""
     text = svg.decode("utf-8")
     text = text[text.index("<svg"):]
     return _AUTO_ID.sub("", text)

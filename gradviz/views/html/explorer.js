@@ -6,6 +6,7 @@
   const data = JSON.parse(document.getElementById("gradviz-data").textContent);
   const $ = (id) => document.getElementById(id);
   const E = data.edges.length;
+  const LARGE = 600;  // drawn nodes and edges past which a drawing moves as a painted picture (paintedGestures)
   const views = {};  // name -> {div, svg, panzoom}
   let view = null;
   let picked = null;  // {start: [node ids], edges: Set of edge indexes} or null
@@ -126,7 +127,8 @@
     }
     svg.removeAttribute("width");
     svg.removeAttribute("height");
-    const entry = { div, svg, panzoom: null, nodes: {}, edges: {}, drawnEdges: [], clusters: {}, blocks: {} };
+    const entry = { div, svg, panzoom: null, nodes: {}, edges: {}, drawnEdges: [], clusters: {}, blocks: {},
+                    large: svg.querySelectorAll("g.node, g.edge").length > LARGE };
     for (const g of svg.querySelectorAll("g.node")) {
       if (g.dataset.node !== undefined) entry.nodes[g.dataset.node] = g;
       if (g.dataset.block !== undefined) entry.blocks[g.dataset.block] = g;
@@ -164,11 +166,61 @@
     if (!view.panzoom) {
       view.panzoom = svgPanZoom(view.svg, { fit: true, center: true, minZoom: 0.02, maxZoom: 40,
         zoomScaleSensitivity: 0.25, dblClickZoomEnabled: false, controlIconsEnabled: false });
+      if (view.large) paintedGestures(view);
     }
     const button = $("layers");
     button.textContent = name === "collapsed" ? "expand layers" : "collapse layers";
     if (focus) zoomTo(focus);
     restyle();
+  }
+
+  // A large drawing costs hundreds of milliseconds to paint (thousands of paths and texts): it would pan at a
+  // few frames per second. There a drag or a turn of the wheel moves the picture already painted (a CSS
+  // transform of the <svg>, which the browser composites without painting) and is handed to svg-pan-zoom,
+  // which paints once, when the gesture ends.
+  function paintedGestures(v) {
+    const pz = v.panzoom;
+    pz.disablePan();
+    pz.disableMouseWheelZoom();
+    v.div.classList.add("large");
+    let drag = null, wheel = null;
+    v.svg.addEventListener("pointerdown", (ev) => {
+      if (ev.button === 0) drag = { x: ev.clientX, y: ev.clientY, dx: 0, dy: 0 };
+    });
+    window.addEventListener("pointermove", (ev) => {
+      if (!drag) return;
+      drag.dx = ev.clientX - drag.x;
+      drag.dy = ev.clientY - drag.y;
+      v.svg.style.transform = `translate(${drag.dx}px, ${drag.dy}px)`;
+      $("tip").hidden = true;
+    });
+    const drop = () => {
+      if (!drag) return;
+      const { dx, dy } = drag;
+      drag = null;
+      v.svg.style.transform = "";
+      if (dx || dy) pz.panBy({ x: dx, y: dy });
+    };
+    window.addEventListener("pointerup", drop);
+    window.addEventListener("pointercancel", drop);
+    v.svg.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      if (!wheel) {
+        const r = v.svg.getBoundingClientRect();
+        wheel = { x: ev.clientX - r.left, y: ev.clientY - r.top, factor: 1, timer: null };
+        v.svg.style.transformOrigin = `${wheel.x}px ${wheel.y}px`;
+      }
+      // the same rate as svg-pan-zoom's own wheel: 1.25 × per notch of 100 pixels
+      wheel.factor *= Math.pow(1.25, -Math.sign(ev.deltaY) * Math.min(Math.abs(ev.deltaY) / 100, 3));
+      v.svg.style.transform = `scale(${wheel.factor})`;
+      clearTimeout(wheel.timer);
+      wheel.timer = setTimeout(() => {
+        const { x, y, factor } = wheel;
+        wheel = null;
+        v.svg.style.transform = "";
+        pz.zoomAtPointBy(factor, { x, y });
+      }, 200);
+    }, { passive: false });
   }
 
   function zoomTo(g) {
@@ -272,7 +324,7 @@
   function writePanel() {
     const body = $("panel-body");
     const name = picked.name;
-    const ex = data.explain[name];
+    const ex = explanation(name);
     const parts = [el("h2", {}, `every path from the output down to ${name}`)];
     if (ex) {
       parts.push(el("pre", { id: "chain-rule" }, ex.text));
@@ -291,6 +343,15 @@
     }
     body.replaceChildren(...parts);
     setPanel(true);
+  }
+
+  // an array leaf's chain rule is that of each of its elements, as `gradviz explain --wrt w` prints them
+  function explanation(name) {
+    const ex = data.explain[name];
+    if (!ex || !ex.elements) return ex;
+    const parts = ex.elements.map((e) => data.explain[e]);
+    return { text: parts.map((p) => p.text).join("\n"), totals: parts.map((p) => p.totals[0]),
+             paths: parts.reduce((a, p) => a + p.paths, 0) };
   }
 
   function clearPick() {
