@@ -28,7 +28,7 @@ from ..clusters import plan
 from ..dot import BAD, EDGE, FADED, MUTED, NONDIFF, STYLES, TANGENT, WRT, ZERO, to_dot
 
 FULL_ARRAY = 64  # arrays up to this many elements are embedded whole; larger ones as a heatmap
-HEAT_CELLS = 48  # a heatmap has at most this many rows and columns of block means
+HEAT_CELLS = 64  # a heatmap has at most this many rows and columns of block means
 MAX_PATHS = 20  # the chain rule is written out for this many paths, as `gradviz explain` lists by default
 
 _EDGE_LINE = re.compile(r"^(\s*)n(\d+) -> n(\d+) \[")
@@ -160,7 +160,8 @@ def _scalar(x: float) -> Any:
 
 def _heatmap(arr: np.ndarray) -> dict:
     """The array as a grid of at most HEAT_CELLS × HEAT_CELLS block means (rows: the first axis, columns: the
-    rest flattened), scaled to 0..255 over [lo, hi]; 255 marks a block holding NaN or inf."""
+    rest flattened), scaled to 0..254 over [lo, hi]; 255 marks a block holding NaN or inf. exact: each block
+    is one element."""
     grid = arr.reshape(1, -1) if arr.ndim == 1 else arr.reshape(arr.shape[0], -1)
     rows, cols = min(HEAT_CELLS, grid.shape[0]), min(HEAT_CELLS, grid.shape[1])
     r_edges = np.linspace(0, grid.shape[0], rows + 1).astype(int)
@@ -171,7 +172,8 @@ def _heatmap(arr: np.ndarray) -> dict:
     lo, hi = (float(means[ok].min()), float(means[ok].max())) if ok.any() else (0.0, 0.0)
     scaled = np.zeros(means.shape) if hi == lo else (means - lo) / (hi - lo) * 254
     cells = np.where(ok, np.rint(np.nan_to_num(scaled)), 255).astype(np.uint8)
-    return {"rows": rows, "cols": cols, "lo": lo, "hi": hi, "cells": base64.b64encode(cells.tobytes()).decode()}
+    return {"rows": rows, "cols": cols, "lo": lo, "hi": hi, "cells": base64.b64encode(cells.tobytes()).decode(),
+            "exact": grid.shape == (rows, cols)}
 
 
 def _with_edge_ids(graph: Graph, dot: str) -> str:

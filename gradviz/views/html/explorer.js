@@ -29,8 +29,8 @@
   function valueView(v) {
     if (v === null || typeof v !== "object") return el("span", {}, num(v));
     const box = el("div", {});
-    const bad = v.bad ? `, ${v.bad} NaN or inf` : "";
-    box.append(el("span", { class: "dim" }, `${shapeText(v.shape)} min ${num(v.min)}, max ${num(v.max)}, ‖·‖ ${num(v.norm)}${bad}`));
+    box.append(el("div", { class: "dim" }, shapeText(v.shape) + (v.bad ? ` · ${v.bad} NaN or inf` : "")));
+    box.append(el("div", {}, `min ${num(v.min)}`), el("div", {}, `max ${num(v.max)}`), el("div", {}, `‖·‖ ${num(v.norm)}`));
     const cols = v.shape.length > 1 ? v.shape.slice(1).reduce((a, b) => a * b, 1) : v.shape[0];
     if (v.data && v.data.length <= 16) {
       const table = el("table", { class: "arr" });
@@ -48,31 +48,32 @@
     let rows, ncols, cell;
     if (v.data) {
       rows = v.data.length / cols; ncols = cols;
-      const finite = v.data.filter((x) => typeof x === "number");
-      const lo = Math.min(...finite), hi = Math.max(...finite);
-      cell = (i) => (typeof v.data[i] === "number" ? (hi === lo ? 0.5 : (v.data[i] - lo) / (hi - lo)) : null);
+      cell = (i) => (typeof v.data[i] === "number" ? v.data[i] : null);
     } else {
       const h = v.heat, bytes = atob(h.cells);
       rows = h.rows; ncols = h.cols;
-      cell = (i) => (bytes.charCodeAt(i) === 255 ? null : bytes.charCodeAt(i) / 254);
+      cell = (i) => (bytes.charCodeAt(i) === 255 ? null : h.lo + (bytes.charCodeAt(i) / 254) * (h.hi - h.lo));
     }
-    const size = Math.max(2, Math.min(10, Math.floor(240 / Math.max(rows, ncols))));
+    // the sign is what a gradient's reader looks for first: negative blue, positive orange, 0 grey, darker as
+    // the size grows towards the largest |value|; NaN or inf red
+    let top = 0;
+    for (let i = 0; i < rows * ncols; i++) { const x = cell(i); if (x !== null) top = Math.max(top, Math.abs(x)); }
+    const size = Math.max(2, Math.min(10, Math.floor(160 / Math.max(rows, ncols))));
     const canvas = el("canvas", { class: "heat", width: ncols, height: rows });
     canvas.style.width = ncols * size + "px";
     canvas.style.height = rows * size + "px";
     const ctx = canvas.getContext("2d");
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < ncols; c++) {
-        const t = cell(r * ncols + c);
-        // low values blue, high values orange; NaN or inf red
-        ctx.fillStyle = t === null ? "#dc2626" : `hsl(${220 - 190 * t}, 80%, ${35 + 30 * (1 - Math.abs(2 * t - 1))}%)`;
+        const x = cell(r * ncols + c);
+        const t = x === null || top === 0 ? 0 : Math.abs(x) / top;
+        ctx.fillStyle = x === null ? "#dc2626" : x === 0 ? "#9ca3af"
+          : `hsl(${x < 0 ? 215 : 28}, ${40 + 50 * t}%, ${82 - 47 * t}%)`;
         ctx.fillRect(c, r, 1, 1);
       }
     }
-    const wrap = el("div", {}, canvas);
-    const note = v.data ? "heatmap of its elements" : `heatmap of ${rows} × ${ncols} block means`;
-    wrap.append(el("span", { class: "dim" }, `${note}: blue low, orange high`));
-    return wrap;
+    const note = v.data || v.heat.exact ? "its elements" : `${rows} × ${ncols} block means`;
+    return el("div", {}, canvas, el("span", { class: "dim" }, `${note}: negative blue, positive orange, 0 grey`));
   }
 
   function nums(pairs) {
@@ -327,7 +328,9 @@
     const ex = explanation(name);
     const parts = [el("h2", {}, `every path from the output down to ${name}`)];
     if (ex) {
-      parts.push(el("pre", { id: "chain-rule" }, ex.text));
+      // one block per line of explain's text: a path wraps under itself, apart from the next path
+      parts.push(el("div", { id: "chain-rule" }, ...ex.text.split("\n").filter((l) => l.trim())
+        .map((l) => el("div", { class: l.startsWith("  path") ? "path" : "line" }, l.trim()))));
       const sum = ex.totals.length === 1 ? `∂output/∂${name} = ${num(ex.totals[0])}`
         : `∂output/∂${name} = [${ex.totals.map(num).join(", ")}]`;
       parts.push(el("div", { class: "sum", id: "sum" }, sum));
