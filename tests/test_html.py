@@ -286,3 +286,51 @@ def test_notebook_shows_two_explorers(tmp_path):
         assert all(240 <= h <= 642 for h in heights), heights  # 640 and a 1 px border
         assert page.errors() == []
 
+
+
+MLP = """
+import numpy as np
+rng = np.random.default_rng(0)
+x = rng.standard_normal(6)
+W1 = rng.standard_normal((6, 12))
+W2 = rng.standard_normal((12, 4))
+
+
+def forward(x, W1, W2):
+    return np.sum(np.tanh(np.maximum(x @ W1, 0) @ W2))
+"""
+
+
+@needs_chromium
+def test_a_large_drawing_moves_as_a_picture_then_is_drawn_once(tmp_path, model):
+    # 282 nodes and 391 edges drawn: past 600, a drag moves the painted <svg> and the pan is applied on release
+    assert run_cli("trace", model(MLP), "--no-table", "--format", "html", "--out-dir", tmp_path).returncode == 0
+    with Page((tmp_path / "model1.html").as_uri()) as page:
+        matrix = ("(/matrix\\(([^)]*)\\)/.exec(document.querySelector('.svg-pan-zoom_viewport')"
+                  ".getAttribute('transform'))[1].split(',').map(Number))")
+        assert page.eval("document.querySelector('.drawing').classList.contains('large')") is True
+        before = page.eval(matrix)
+        x, y = 640, 420
+        page.mouse("mouseMoved", x, y)
+        page.mouse("mousePressed", x, y, button="left", clickCount=1)
+        for k in range(1, 11):
+            page.mouse("mouseMoved", x - 12 * k, y + 5 * k, button="left", buttons=1)
+        assert page.eval("document.querySelector('.drawing svg').style.transform") == "translate(-120px, 50px)"
+        assert page.eval(matrix) == before  # nothing redrawn during the drag
+        page.mouse("mouseReleased", x - 120, y + 50, button="left", clickCount=1)
+        page.wait_for(f"{matrix}[4] !== {before[4]}")
+        after = page.eval(matrix)
+        assert after[4] - before[4] == pytest.approx(-120) and after[5] - before[5] == pytest.approx(50)
+        assert after[0] == before[0]
+        for _ in range(2):
+            page.mouse("mouseWheel", x, y, deltaX=0, deltaY=-100)
+        assert page.eval("document.querySelector('.drawing svg').style.transform") == "scale(1.5625)"
+        page.wait_for(f"{matrix}[0] !== {after[0]}")
+        zoomed = page.eval(matrix)
+        assert zoomed[0] == pytest.approx(after[0] * 1.25 ** 2, rel=1e-9)
+        # the point under the pointer stays where it was: (x, y) in the drawing's pixels, below the header
+        top = page.eval("document.querySelector('.drawing svg').getBoundingClientRect().top")
+        for axis, at in ((4, x), (5, y - top)):
+            assert (at - zoomed[axis]) / zoomed[0] == pytest.approx((at - after[axis]) / after[0], rel=1e-6)
+        assert page.eval("document.querySelector('.drawing svg').style.transform") == ""
+        assert page.errors() == []
