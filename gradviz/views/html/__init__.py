@@ -1,9 +1,10 @@
 """`--format html`: the explorer, one self-contained page (works from file://, makes no network request).
 
 The page holds the Graphviz SVG of the graph (and of its layers collapsed, when it has layers), the data its
-script needs as JSON, the script and svg-pan-zoom (vendored with its licence, MIT-style), all inlined. It reads
-a finished Graph: hover texts, the chain rule written out for each input (`gradviz explain`'s own text) and
-the backprop steps (`gradviz.steps`) are computed here, once, so the page only shows them.
+script needs as JSON, the script and svg-pan-zoom 3.6.2 (vendored with its BSD-2-Clause licence, which the
+page carries too), all inlined. It reads a finished Graph: hover texts, the chain rule written out for each
+input (`gradviz explain`'s own text) and the backprop steps (`gradviz.steps`) are computed here, once, so
+the page only shows them.
 
 Numbers are embedded at full precision (JSON's shortest round-trip form). An array larger than FULL_ARRAY
 elements is embedded as its min, max and norm plus a heatmap of block means, which keeps the spiral
@@ -69,6 +70,7 @@ def to_html(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse:
             .replace("{{figures}}", figures)
             .replace("{{data}}", _script_json(data))
             .replace("{{panzoom}}", _asset("svg-pan-zoom.min.js"))
+            .replace("{{panzoom_licence}}", _asset("svg-pan-zoom.LICENSE").replace("*/", "* /"))
             .replace("{{script}}", _asset("explorer.js")))
     return page, renderer
 
