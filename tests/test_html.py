@@ -334,3 +334,26 @@ def test_a_large_drawing_moves_as_a_picture_then_is_drawn_once(tmp_path, model):
             assert (at - zoomed[axis]) / zoomed[0] == pytest.approx((at - after[axis]) / after[0], rel=1e-6)
         assert page.eval("document.querySelector('.drawing svg').style.transform") == ""
         assert page.errors() == []
+
+
+@needs_chromium
+def test_nan_and_forward_mode_and_wrt(tmp_path, model):
+    # ∂/∂x of log(x)·√x at x = 0: the paths carry 0 · inf and -inf · inf, the gradient is NaN
+    nan = model("import numpy as np\nx = np.array([0.0, 1.0])\n\ndef forward(x):\n    return np.sum(np.log(x) * np.sqrt(x))\n")
+    assert run_cli("trace", nan, "--no-table", "--format", "html", "--wrt", "x[0]", "-o", tmp_path / "nan.html").returncode == 0
+    assert run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "html", "--mode", "forward", "--wrt", "w[1]",
+                   "-o", tmp_path / "fwd.html").returncode == 0
+    with Page((tmp_path / "nan.html").as_uri()) as page:
+        # --wrt opens the page with the paths to x[0] picked; its red (non-finite) edges stay red
+        assert page.eval("document.getElementById('sum').textContent") == "∂output/∂x[0] = nan"
+        # x[0] → log (0 · inf), x[0] → √ (-inf · inf) and √ → product (local log 0 = -inf); log → product carries 0
+        assert page.eval("document.querySelectorAll('.picking g.edge.on.bad').length") == 3
+        assert page.errors() == []
+    with Page((tmp_path / "fwd.html").as_uri()) as page:
+        page.mouse("mouseMoved", *center(page, 'g[data-node="7"] > ellipse'))  # x[0]*w[0]: ∂/∂w[1] is 0
+        page.wait_for("!document.getElementById('tip').hidden")
+        assert page.eval("[...document.querySelectorAll('#tip dt')].map((d) => d.textContent)") == ["value", "grad", "∂·/∂w[1]"]
+        page.mouse("mouseMoved", *center(page, 'g[data-node="8"] > ellipse'))  # x[1]*w[1]: ∂/∂w[1] = x[1] = -2
+        page.wait_for("document.querySelector('#tip .head').textContent === 'x[1]*w[1]'")
+        assert page.eval("document.querySelectorAll('#tip dd')[2].textContent") == "-2"
+        assert page.errors() == []

@@ -86,9 +86,12 @@ def page_data(graph: Graph) -> dict:
     edges = [{"src": e.src, "dst": e.dst, "rule": fmt.partial(graph, e), "local": _numbers(e.local),
               "upstream": _numbers(e.upstream), "chain": _numbers(e.chain),
               "const": graph.nodes[e.src].kind == "const"} for e in graph.edges]
+    if graph.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share of it
+        for item, obj in zip(nodes + edges, graph.nodes + graph.edges):
+            item["tangent"] = _numbers(obj.tangent)
     all_steps = backward_steps(graph)
     return {
-        "title": graph.source or "graph", "granularity": graph.granularity, "outputs": outputs,
+        "title": graph.source or "graph", "granularity": graph.granularity, "outputs": outputs, "wrt": graph.wrt,
         "nodes": nodes, "edges": edges,
         "leaves": {name: np.ravel(ref).astype(int).tolist() for name, ref in graph.leaves.items()},
         "explain": _explanations(graph),
@@ -125,7 +128,9 @@ def _explanations(graph: Graph) -> dict[str, dict]:
         shape = np.shape(ref)
         for idx in np.ndindex(shape):
             ex = explain(graph, Input(leaf, idx))
-            out[ex.wrt] = {"text": explain_text(graph, ex, MAX_PATHS).plain, "totals": [ex.total], "paths": ex.n_paths}
+            with np.errstate(all="ignore"):  # a path through inf and 0 has a NaN product: the text says so
+                text = explain_text(graph, ex, MAX_PATHS).plain
+            out[ex.wrt] = {"text": text, "totals": [_scalar(ex.total)], "paths": ex.n_paths}
         if shape:  # an array leaf: the page joins its elements' texts, as the command prints them one by one
             out[leaf] = {"elements": [Input(leaf, idx).label for idx in np.ndindex(shape)]}
     return out
@@ -210,7 +215,8 @@ def _dark_css() -> str:
 
 def _script_json(data: dict) -> str:
     """JSON that is safe inside <script>: `</` cannot close the element early."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    # allow_nan=False: a NaN that reached here unconverted is a bug to raise, not a page that cannot load
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
 
 def _asset(name: str) -> str:

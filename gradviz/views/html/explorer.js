@@ -27,7 +27,7 @@
 
   // a value: a number, or an array as a small table (all its elements) or a heatmap, with min, max and norm
   function valueView(v) {
-    if (v === null || typeof v !== "object") return el("span", {}, num(v));
+    if (v === null || typeof v !== "object") return el("span", typeof v === "string" ? { class: "warn" } : {}, num(v));
     const box = el("div", {});
     box.append(el("div", { class: "dim" }, shapeText(v.shape) + (v.bad ? ` · ${v.bad} NaN or inf` : "")));
     box.append(el("div", {}, `min ${num(v.min)}`), el("div", {}, `max ${num(v.max)}`), el("div", {}, `‖·‖ ${num(v.norm)}`));
@@ -92,6 +92,7 @@
     box.append(el("div", { class: "dim" }, `${kind} · ${shapeText(n.shape)}` + (n.cluster ? ` · in ${n.cluster}` : "")));
     const pairs = [["value", n.value]];
     if (n.grad !== null) pairs.push(["grad", n.grad]);
+    if (n.tangent !== undefined) pairs.push([`∂·/∂${data.wrt}`, n.tangent]);  // forward mode
     box.append(nums(pairs));
     if (n.nondiff) box.append(el("div", { class: "warn" }, "⚠ not differentiable here: its local partial is taken as 0"));
     return box;
@@ -106,7 +107,9 @@
       return box;
     }
     box.append(el("div", {}, e.rule));
-    box.append(nums([["local", e.local], ["upstream", e.upstream], ["chain", e.chain]]));
+    const pairs = [["local", e.local], ["upstream", e.upstream], ["chain", e.chain]];
+    if (e.tangent !== undefined) pairs.push([`share of ∂·/∂${data.wrt}`, e.tangent]);  // forward mode
+    box.append(nums(pairs));
     box.append(el("div", { class: "dim" }, "chain = upstream × local: this edge's share of the gradient of " + data.nodes[e.src].label));
     return box;
   }
@@ -140,7 +143,10 @@
     const byKey = {};
     for (const g of svg.querySelectorAll("g.edge")) {
       if (!g.dataset.edge) continue;
-      byKey[drawnKey(data.edges[+g.dataset.edge])] = g;
+      const e = data.edges[+g.dataset.edge];
+      byKey[drawnKey(e)] = g;
+      // NaN or inf stays red when its path is highlighted, as in the figure of --wrt
+      if (typeof e.chain === "string" || (e.chain && e.chain.bad)) g.classList.add("bad");
       entry.drawnEdges.push(g);
     }
     data.edges.forEach((e, i) => { if (byKey[drawnKey(e)]) entry.edges[i] = byKey[drawnKey(e)]; });
