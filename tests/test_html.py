@@ -24,7 +24,7 @@ KB = 1024
 def page_data(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     return json.loads(re.search(r'<script id="gradviz-data" type="application/json">(.*?)</script>', text, re.S)
-                      .group(1).replace("<\\/", "</"))
+                      .group(1))
 
 
 @pytest.fixture(scope="module")
@@ -356,4 +356,25 @@ def test_nan_and_forward_mode_and_wrt(tmp_path, model):
         page.mouse("mouseMoved", *center(page, 'g[data-node="8"] > ellipse'))  # x[1]*w[1]: ∂/∂w[1] = x[1] = -2
         page.wait_for("document.querySelector('#tip .head').textContent === 'x[1]*w[1]'")
         assert page.eval("document.querySelectorAll('#tip dd')[2].textContent") == "-2"
+        assert page.errors() == []
+
+
+@needs_chromium
+def test_hostile_labels_are_text(tmp_path):
+    # a saved graph is data from anyone: a label that tries to end the script, and a file name holding {{data}}
+    graph = json.loads(trace_file(SAMPLES / "neuron.py").to_json())
+    evil = "</script><!--<script>x{{data}}"
+    graph["nodes"][6]["label"] = evil  # b
+    graph["source"] = "{{figures}}"
+    (tmp_path / "g{{data}}.json").write_text(json.dumps(graph), encoding="utf-8")
+    out = run_cli("render", tmp_path / "g{{data}}.json", "--format", "html", "--out-dir", tmp_path)
+    assert out.returncode == 0, out.stderr
+    page_file = tmp_path / "g{{data}}.html"
+    assert page_data(page_file)["nodes"][6]["label"] == evil
+    with Page(page_file.as_uri()) as page:
+        assert page.eval("document.title") == "{{figures}} · gradviz"
+        assert page.eval("document.querySelectorAll('.drawing').length") == 1
+        page.mouse("mouseMoved", *center(page, 'g[data-node="6"] > path'))
+        page.wait_for("!document.getElementById('tip').hidden")
+        assert page.eval("document.querySelector('#tip .head').textContent") == evil
         assert page.errors() == []

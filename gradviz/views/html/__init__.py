@@ -64,14 +64,11 @@ def to_html(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse:
                      "select": wrt, "step": 0 if steps else None}
     title = graph.source or "graph"
     figures = "\n".join(f'<div class="drawing" data-view="{name}" hidden>{svg}</div>' for name, svg in drawings.items())
-    page = (_asset("page.html")
-            .replace("{{title}}", html.escape(title))
-            .replace("{{style}}", _asset("explorer.css") + _dark_css())
-            .replace("{{figures}}", figures)
-            .replace("{{data}}", _script_json(data))
-            .replace("{{panzoom}}", _asset("svg-pan-zoom.min.js"))
-            .replace("{{panzoom_licence}}", _asset("svg-pan-zoom.LICENSE").replace("*/", "* /"))
-            .replace("{{script}}", _asset("explorer.js")))
+    parts = {"title": html.escape(title), "style": _asset("explorer.css") + _dark_css(), "figures": figures,
+             "data": _script_json(data), "panzoom": _asset("svg-pan-zoom.min.js"),
+             "panzoom_licence": _asset("svg-pan-zoom.LICENSE").replace("*/", "* /"), "script": _asset("explorer.js")}
+    # one pass over the template: text put in (a label, a file name) is never searched for {{...}} again
+    page = re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], _asset("page.html"))
     return page, renderer
 
 
@@ -91,7 +88,7 @@ def page_data(graph: Graph) -> dict:
             item["tangent"] = _numbers(obj.tangent)
     all_steps = backward_steps(graph)
     return {
-        "title": graph.source or "graph", "granularity": graph.granularity, "outputs": outputs, "wrt": graph.wrt,
+        "granularity": graph.granularity, "outputs": outputs, "wrt": graph.wrt,
         "nodes": nodes, "edges": edges,
         "leaves": {name: np.ravel(ref).astype(int).tolist() for name, ref in graph.leaves.items()},
         "explain": _explanations(graph),
@@ -214,9 +211,10 @@ def _dark_css() -> str:
 
 
 def _script_json(data: dict) -> str:
-    """JSON that is safe inside <script>: `</` cannot close the element early."""
+    """JSON that is safe inside <script>: with every < escaped, neither `</script>` nor `<!--` can end or
+    change the element early."""
     # allow_nan=False: a NaN that reached here unconverted is a bug to raise, not a page that cannot load
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
 def _asset(name: str) -> str:
