@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -378,3 +379,17 @@ def test_hostile_labels_are_text(tmp_path):
         page.wait_for("!document.getElementById('tip').hidden")
         assert page.eval("document.querySelector('#tip .head').textContent") == evil
         assert page.errors() == []
+
+
+@pytest.mark.parametrize("renderer", ["embedded", "system"])
+def test_every_drawn_edge_is_tied_to_its_data(tmp_path, renderer):
+    if renderer == "system" and shutil.which("dot") is None:
+        pytest.skip("no system Graphviz dot")
+    env = {**os.environ, "GRADVIZ_RENDERER": renderer}
+    out = subprocess.run([sys.executable, "-m", "gradviz", "trace", str(SAMPLES / "neuron.py"), "--no-table",
+                          "--format", "html", "--out-dir", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "neuron.html").read_text(encoding="utf-8")
+    # the page finds edge i of the data by the id "ei" of its drawing; nodes by the title "nI"
+    assert sorted(int(i) for i in re.findall(r'<g id="e(\d+)" class="edge"', text)) == list(range(12))
+    assert sorted(int(i) for i in re.findall(r"<title>n(\d+)</title>", text)) == list(range(13))
