@@ -16,7 +16,7 @@ from gradviz import trace_file
 from gradviz.output import written_by_gradviz
 
 from cdp import Page, chromium
-from conftest import ROOT, SAMPLES, run_cli
+from conftest import SAMPLES, run_cli
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium), as .ci/run installs")
 KB = 1024
@@ -137,7 +137,7 @@ def test_clicking_w0_and_finding_w_show_what_explain_shows(pages):
         text, js = explain_cli("w[0]")
         assert highlighted(page) == path_pairs(js["paths"]) == {("w[0]", "x[0]*w[0]"), ("x[0]*w[0]", "z"), ("z", "max(z,0)")}
         assert unwrapped(page.eval("document.getElementById('chain-rule').innerText")) == unwrapped(text)
-        assert page.eval("document.getElementById('sum').textContent") == f"∂output/∂w[0] = 1"
+        assert page.eval("document.getElementById('sum').textContent") == "∂output/∂w[0] = 1"
 
         page.press("Escape", 27)
         page.wait_for("document.getElementById('panel').hidden && !document.querySelector('.picking')")
