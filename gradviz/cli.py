@@ -64,6 +64,7 @@ def _status(text: str) -> Iterator[None]:
 # every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
 FORCE_HELP = "overwrite an existing output file that gradviz did not write"
+OPEN_HELP = "open the explorer page written (--format html, --steps) in the default web browser"
 
 
 @app.command()
@@ -73,7 +74,7 @@ def trace(
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
     seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE", help="gradient to start backward from (default 1, ones for an array output)"),
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
-    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, html (the interactive explorer), or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
     rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
@@ -87,7 +88,8 @@ def trace(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
-    steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
+    steps: bool = typer.Option(False, "--steps", help="also write OUT_DIR/<model-stem>-steps.html: the explorer opened on backprop's first step; the arrow keys step through the order in which backward completes each gradient"),
+    open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
@@ -108,6 +110,7 @@ def trace(
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
     _check_mode(mode, wrt)
+    _check_open(open_, formats, steps)
     sets = _sets(set_)
     sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     with _status(f"tracing {target}"):
@@ -131,15 +134,17 @@ def trace(
     figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
         path, name, "tensor", seed, sets, params or None, tuple(const)))
     with _status("drawing"):
-        skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
-                         figure=figure, collapse=collapse)
+        skipped, pages = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
+                                figure=figure, collapse=collapse)
     if steps:
         from .output import write_steps
-        folder = out_dir / f"{path.stem}-steps"
+        dest = out_dir / f"{path.stem}-steps.html"
         with _status("drawing the steps"):
-            count, renderer = write_steps(graph, folder, graph.source or path.name, rankdir)
-        out.print(f"wrote {folder / 'index.html'} and {count} steps" + (f" ({renderer})" if verbose else ""),
-                  markup=False)
+            renderer = write_steps(figure, dest, rankdir, collapse, force)
+        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose else ""), markup=False)
+        pages.append(dest)
+    if open_:
+        _open(pages)
     _report(graph, strict, skipped)
 
 
@@ -155,6 +160,7 @@ def render(
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
+    open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
 ) -> None:
     """Draw a saved graph again without running any code: the JSON file is read as data only.
 
@@ -167,6 +173,7 @@ def render(
     if output is not None and len(formats) > 1:
         raise GradvizError(f"-o names one file but --format asks for {len(formats)}: use --out-dir instead")
     rankdir = _rankdir(rankdir)
+    _check_open(open_, formats, False)
     if saved.is_dir():
         raise SavedGraphError(f"{saved} is a folder, not a saved graph")
     try:
@@ -182,8 +189,10 @@ def render(
     out = Console(highlight=False)
     # a saved graph cannot be traced again at tensor granularity: too large, it is collapsed or cut
     figure, collapse, wrt = _fit(graph, formats, max_nodes, False, wrt, lambda: graph)
-    skipped = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force,
-                     figure=figure, collapse=collapse)
+    skipped, pages = _write(graph, formats, saved.stem, output, out_dir, rankdir, wrt, verbose, out, force,
+                            figure=figure, collapse=collapse)
+    if open_:
+        _open(pages)
     _report(graph, strict, skipped)
 
 
@@ -226,7 +235,7 @@ def gallery(
     failed = False
     for model in models:
         graph = trace_file(model)
-        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)
+        failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)[0]
     if failed:
         raise typer.Exit(EXIT_NOT_RENDERED)
 
@@ -239,16 +248,18 @@ def _rankdir(text: str) -> str:
 
 def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
            wrt: Optional[str], verbose: bool, out: Console, force: bool, figure=None,
-           collapse: bool = False) -> bool:
+           collapse: bool = False) -> tuple[bool, list[Path]]:
     """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
     JSON holds `graph`; the drawn formats show `figure` (default: graph), collapsed or not.
 
-    Returns whether one was skipped (the command then ends with EXIT_NOT_RENDERED).
+    Returns whether one was skipped (the command then ends with EXIT_NOT_RENDERED), and the explorer pages
+    written (for --open).
     """
     from .errors import RenderError
     from .output import FORMATS, write
 
     skipped: dict[str, list[str]] = {}  # one message per cause: "PNG and PDF need ...", not one per format
+    pages = []
     for fmt in formats:
         dest = output or out_dir / f"{stem}.{FORMATS[fmt].ext}"
         try:
@@ -258,12 +269,27 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
             skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
             continue
         out.print(f"wrote {dest}" + (f" ({renderer})" if verbose and renderer else ""), markup=False)
+        if fmt == "html":
+            pages.append(dest)
     for cause, names in skipped.items():
         text = cause.replace("\0", " and ".join(names))
         if len(names) > 1:
             text = text.replace(" needs ", " need ", 1)
         _say(f"not written: {text}")
-    return bool(skipped)
+    return bool(skipped), pages
+
+
+def _check_open(open_: bool, formats: list[str], steps: bool) -> None:
+    if open_ and "html" not in formats and not steps:
+        raise GradvizError("--open opens the explorer page: add --format html (or --steps)")
+
+
+def _open(pages: list[Path]) -> None:
+    import webbrowser
+
+    for page in pages:
+        if not webbrowser.open(page.resolve().as_uri()):
+            _say(f"no web browser could be started: open {page} yourself")
 
 
 def _check_mode(mode: str, wrt: str | None) -> None:

@@ -249,7 +249,8 @@ class Graph:
     # contract in pyproject.toml), so the data model never depends on a view
     def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
                wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
-        """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
+        """Write the graph to path as svg, png, pdf, dot, mermaid, json or html (the interactive explorer)
+        (default: from the extension);
         collapse draws each layer (a method call of an object) as one node. An existing file that gradviz
         did not write is kept (an error), unless force."""
         from .output import format_for, write
@@ -258,8 +259,14 @@ class Graph:
         write(self, format or format_for(path), path, rankdir, wrt, collapse, force)
         return path
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a Graph as the explorer (where the notebook runs scripts; else _repr_svg_)."""
+        from .output import repr_html
+
+        return repr_html(self)
+
     def _repr_svg_(self) -> str:
-        """Jupyter shows a Graph as its figure."""
+        """Jupyter shows a Graph as its figure where scripts do not run."""
         from .output import FORMATS
 
         return FORMATS["svg"].make(self, "LR", None, False)[0].decode("utf-8")

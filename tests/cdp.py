@@ -1,5 +1,6 @@
 """Drive headless Chromium over the Chrome DevTools protocol with the standard library only: a minimal
-WebSocket client (RFC 6455 text frames), enough to evaluate JavaScript and send key presses to a page."""
+WebSocket client (RFC 6455 text frames), enough to evaluate JavaScript, send key presses and mouse events,
+take screenshots, and record what the page logged and requested."""
 from __future__ import annotations
 
 import base64
@@ -24,17 +25,56 @@ def chromium() -> str | None:
 
 
 class Page:
-    """One page of a headless Chromium opened on url; use as a context manager."""
+    """One page of a headless Chromium opened on url, in a window of width × height CSS pixels, in the light
+    or dark colour scheme; use as a context manager. Console messages, uncaught exceptions and every network
+    request from the moment the page starts loading are kept in `events`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, width: int = 1280, height: int = 800, dark: bool = False) -> None:
         self.profile = tempfile.mkdtemp(prefix="gradviz-chromium-")
-        self.proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={self.profile}", url],
+        self.proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port = self._port()
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
         ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
         self.sock = _connect(ws_url)
         self.next_id = 0
+        self.events: list[dict] = []
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.send("Emulation.setEmulatedMedia",
+                  features=[{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+        self.send("Page.navigate", url=url)
+        self.wait_for("location.href !== 'about:blank' && document.readyState === 'complete'")
+
+    def errors(self) -> list[str]:
+        """Uncaught exceptions, console.error calls and error log entries (a refused load, a CSP violation)."""
+        out = []
+        for ev in self.events:
+            params = ev.get("params", {})
+            if ev["method"] == "Runtime.exceptionThrown":
+                out.append(params["exceptionDetails"].get("exception", {}).get("description", "exception"))
+            elif ev["method"] == "Runtime.consoleAPICalled" and params.get("type") == "error":
+                out.append(" ".join(str(a.get("value", a.get("description"))) for a in params.get("args", [])))
+            elif ev["method"] == "Log.entryAdded" and params["entry"].get("level") == "error":
+                out.append(params["entry"].get("text", ""))
+        return out
+
+    def requests(self) -> list[str]:
+        """The URL of every request the page made."""
+        return [ev["params"]["request"]["url"] for ev in self.events if ev["method"] == "Network.requestWillBeSent"]
+
+    def mouse(self, kind: str, x: float, y: float, **params: Any) -> None:
+        """kind: mouseMoved, mousePressed, mouseReleased or mouseWheel, at (x, y) CSS pixels."""
+        self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, **params)
+
+    def click(self, x: float, y: float) -> None:
+        self.mouse("mouseMoved", x, y)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.mouse(kind, x, y, button="left", clickCount=1)
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
 
     def _port(self) -> int:
         marker = Path(self.profile) / "DevToolsActivePort"
@@ -50,7 +90,9 @@ class Page:
         _send_text(self.sock, json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
             message = json.loads(_recv_text(self.sock))
-            if message.get("id") == self.next_id:
+            if "method" in message:
+                self.events.append(message)
+            elif message.get("id") == self.next_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message["result"]

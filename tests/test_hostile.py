@@ -255,7 +255,7 @@ def test_model_in_a_file_name_with_markup_and_spaces(run, tmp_path):
 def test_unknown_format(run, tmp_path):
     model(tmp_path, W3)
     assert error(run, "trace", "m.py", "--format", "xml")== (
-        "--format xml: choose one or more of svg, png, pdf, dot, mermaid, json (e.g. --format svg,png), or none")
+        "--format xml: choose one or more of svg, png, pdf, dot, mermaid, json, html (e.g. --format svg,png), or none")
 
 
 def test_unknown_granularity(run, tmp_path):

@@ -1,13 +1,13 @@
-"""gradviz trace --steps: one figure per completed gradient, and a page that flips through them."""
+"""gradviz trace --steps: the order in which backward completes each gradient, and the explorer's step control."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from gradviz import trace_file
 from gradviz.steps import backward_steps
-from gradviz.views.render import system_dot
 
 from cdp import Page, chromium
 from conftest import SAMPLES, run_cli
@@ -37,36 +37,43 @@ def test_a_node_with_two_uses_completes_after_both():
     assert [graph.label(s.node) for s in steps].index("b") > [graph.label(s.node) for s in steps].index("d")
 
 
-@pytest.mark.skipif(system_dot() is None, reason="needs the Graphviz dot program (apt-get install graphviz)")
-def test_step_figures_and_index(tmp_path):
+def test_steps_writes_the_explorer_opened_on_the_first_step(tmp_path):
     out = run_cli("trace", SAMPLES / "neuron.py", "--steps", "--no-table", "--format", "json", "--out-dir", tmp_path)
     assert out.returncode == 0, out.stderr
-    folder = tmp_path / "neuron-steps"
-    svgs = sorted(p.name for p in folder.glob("step_*.svg"))
-    assert svgs == [f"step_{k:03d}.svg" for k in range(12)]
-    step2 = (folder / "step_002.svg").read_text()
-    assert "step 2 of 11: grad of b is complete: the chain from its one use gives 1" in step2
-    # after step 2 the leaves x[i], w[i] have no gradient yet: 6 leaves and 3 products show "grad = —"
-    assert step2.count("grad = —") == 9
-    last = (folder / "step_011.svg").read_text()
-    assert "grad = —" not in last and "grad = &#45;3" in last  # ∂y/∂x[0] = w[0] = −3 (SVG escapes the minus)
-    page = (folder / "index.html").read_text()
-    assert re.findall(r'"file": "(step_\d+\.svg)"', page) == svgs
+    assert out.stdout.splitlines() == [f"wrote {tmp_path / 'neuron.json'}", f"wrote {tmp_path / 'neuron-steps.html'}"]
+    page = (tmp_path / "neuron-steps.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="gradviz-data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert data["start"]["step"] == 0
+    assert [s["caption"] for s in data["steps"]][2] == \
+        "step 2 of 11: grad of b is complete: the chain from its one use gives 1"
 
 
 @pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium), as .ci/run installs")
-@pytest.mark.skipif(system_dot() is None, reason="needs the Graphviz dot program (apt-get install graphviz)")
-def test_index_pages_forward_in_a_browser(tmp_path):
-    assert run_cli("trace", SAMPLES / "neuron.py", "--steps", "--no-table", "--format", "json",
+def test_step_control_pages_through_backprop_in_a_browser(tmp_path):
+    assert run_cli("trace", SAMPLES / "neuron.py", "--steps", "--no-table", "--format", "none",
                    "--out-dir", tmp_path).returncode == 0
-    with Page((tmp_path / "neuron-steps" / "index.html").as_uri()) as page:
-        page.wait_for("document.readyState === 'complete' && document.getElementById('figure').naturalWidth > 0")
+    empty = "[...document.querySelectorAll('.drawing:not([hidden]) text')].filter((t) => t.textContent === '{}').length"
+    with Page((tmp_path / "neuron-steps.html").as_uri()) as page:
         assert page.eval("document.getElementById('counter').textContent") == "step 0 of 11"
         assert page.eval("document.getElementById('prev').disabled") is True
+        # at the seed, only the output has its gradient: 7 leaves (x, w, b), 3 products and z show "grad = —"
+        assert page.eval(empty.format("grad = —")) == 11
         page.press("ArrowRight", 39)
-        page.wait_for("document.getElementById('figure').getAttribute('src') === 'step_001.svg'")
-        page.wait_for("document.getElementById('figure').complete && document.getElementById('figure').naturalWidth > 0")
-        assert page.eval("document.getElementById('counter').textContent") == "step 1 of 11"
-        assert page.eval("document.getElementById('figure').alt") == \
-            "step 1 of 11: grad of z is complete: the chain from its one use gives 1"
-        assert page.eval("location.hash") == "#1"
+        page.press("ArrowRight", 39)
+        assert page.eval("document.getElementById('counter').textContent") == "step 2 of 11"
+        assert page.eval("document.querySelector('#caption b').textContent") == \
+            "step 2 of 11: grad of b is complete: the chain from its one use gives 1"
+        # after step 2 the leaves x[i], w[i] have no gradient yet: 6 leaves and 3 products show "grad = —"
+        assert page.eval(empty.format("grad = —")) == 9
+        # backward has visited the last 3 of the 12 edges (z → output, 0 → output, b → z): 9 carry no chain yet
+        assert page.eval(empty.format("chain = —")) == 9
+        assert page.eval("location.hash") == "#step=2"
+        # the slider reaches the last step: every gradient complete, every chain known
+        page.eval("const s = document.getElementById('step'); s.value = s.max; s.dispatchEvent(new Event('input'))")
+        assert page.eval("document.getElementById('counter').textContent") == "step 11 of 11"
+        assert page.eval(empty.format("grad = —")) == 0 and page.eval(empty.format("chain = —")) == 0
+        assert page.eval("document.getElementById('next').disabled") is True
+        assert page.eval("[...document.querySelectorAll('g.node.now')].map((g) => g.dataset.node)") == ["0"]  # x[0]
+        page.press("ArrowLeft", 37)
+        assert page.eval("document.getElementById('counter').textContent") == "step 10 of 11"
+        assert page.errors() == []
