@@ -28,6 +28,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,8 @@ def expand_snippets(lines: list[str]) -> str:
 
 
 def shell_env() -> dict[str, str]:
-    env = dict(os.environ, COLUMNS=COLUMNS, NO_COLOR="1", TERM="dumb")
+    # unbuffered, so that stdout and stderr interleave in the order they were written, as on a terminal
+    env = dict(os.environ, COLUMNS=COLUMNS, NO_COLOR="1", TERM="dumb", PYTHONUNBUFFERED="1")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("GRADVIZ_DEBUG", None)
     return env
@@ -150,9 +152,9 @@ def runnable(command: str) -> str | None:
 
 
 def run_shell(command: str, cwd: Path) -> tuple[str, int]:
-    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
-                          timeout=300)
-    return done.stdout + done.stderr, done.returncode
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    return done.stdout, done.returncode
 
 
 @dataclass
@@ -338,6 +340,24 @@ def test_tutorial_pages_each_check_numbers() -> None:
             continue
         tables = [b for b in parse(page.read_text(encoding="utf-8")) if b.kind == "table"]
         assert any([c.lower() for c in t.lines[0][1:]] == ["the notes", "gradviz"] for t in tables), page.name
+
+
+# Figures the docs show besides the gallery's (which tests/test_dot.py covers), and the command that draws each.
+FIGURES = {"howto/spiral_collapsed.svg": "gradviz trace samples/spiral_mlp.py --collapse --no-table -o {out}"}
+
+
+def svg_texts(data: bytes) -> list[str]:
+    return sorted("".join(t.itertext()) for t in ET.fromstring(data).iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.mark.parametrize("figure", sorted(FIGURES))
+def test_docs_figure_is_what_its_command_draws(figure: str, tmp_path: Path) -> None:
+    """Text compared, not bytes: the embedded and the system Graphviz lay out differently."""
+    fresh = tmp_path / "fresh.svg"
+    output, status = run_shell(FIGURES[figure].format(out=fresh), ROOT)
+    assert status == 0, output
+    assert svg_texts((DOCS / figure).read_bytes()) == svg_texts(fresh.read_bytes()), (
+        f"docs/{figure} is stale: run {FIGURES[figure].format(out='docs/' + figure)}")
 
 
 # The runner's own rules, on small inputs whose answer is known.
