@@ -23,7 +23,21 @@ def _run(*args: str) -> str:
 def _commands() -> str:
     # typer's own Markdown generator (`typer gradviz.cli utils docs`), run on the typer app in gradviz/cli.py
     text = _run("-m", "typer", "gradviz.cli", "utils", "docs", "--name", "gradviz", "--title", "Commands")
-    return text.split("\n", 1)[1]  # the page keeps its own title and introduction
+    return _literal_angles(text.split("\n", 1)[1])  # the page keeps its own title and introduction
+
+
+def _literal_angles(markdown: str) -> str:
+    """Help texts say `OUT_DIR/<model-stem>.<ext>`: outside code, Markdown would take <model-stem> for HTML."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            parts = line.split("`")
+            parts[::2] = [part.replace("<", "&lt;").replace(">", "&gt;") for part in parts[::2]]
+            line = "`".join(parts)
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _operations() -> str:
