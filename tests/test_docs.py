@@ -237,6 +237,7 @@ class Page:
             runner.run(test, out=report.append, clear_globs=False)
         finally:
             os.chdir(here)
+        self.globs = test.globs  # DocTest works on a copy: the page's next block goes on from here
         assert runner.failures == 0, "".join(report)
 
     def notes_table(self, block: Block) -> None:
