@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent
 COVERAGE = "numpy-coverage.md"  # written by the NumPy coverage generator; linked only when it exists
 
 
-def _run(*args: str) -> str:
-    env = dict(os.environ, COLUMNS="100", NO_COLOR="1", TERM="dumb")
+def _run(*args: str, columns: int = 100) -> str:
+    env = dict(os.environ, COLUMNS=str(columns), NO_COLOR="1", TERM="dumb")
     done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return done.stdout
 
@@ -41,7 +41,8 @@ def _literal_angles(markdown: str) -> str:
 
 
 def _operations() -> str:
-    return "```text\n" + _run("-m", "gradviz", "ops").rstrip() + "\n```\n"
+    # wide enough that no rule wraps; the page's code blocks hold about 120 columns
+    return "```text\n" + _run("-m", "gradviz", "ops", columns=120).rstrip() + "\n```\n"
 
 
 def _coverage(config) -> str:
