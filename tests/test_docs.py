@@ -344,7 +344,9 @@ def test_tutorial_pages_each_check_numbers() -> None:
 
 
 # Figures the docs show besides the gallery's (which tests/test_dot.py covers), and the command that draws each.
-FIGURES = {"howto/spiral_collapsed.svg": "gradviz trace samples/spiral_mlp.py --collapse --no-table -o {out}"}
+FIGURES = {
+    "howto/spiral_collapsed.svg": "gradviz trace samples/spiral_mlp.py --collapse --rankdir TB --no-table -o {out}",
+}
 
 
 def svg_texts(data: bytes) -> list[str]:
