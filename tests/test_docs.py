@@ -253,6 +253,9 @@ class Page:
             notes_value, stated_value = number(notes), number(stated)
             assert notes_value.shape == stated_value.shape and np.allclose(notes_value, stated_value), (
                 f"{where}: the notes say {notes}, gradviz's column {stated}")
+            for step in arithmetic_steps(notes):
+                assert np.allclose(step, notes_value, rtol=0, atol=half_unit(notes)), (
+                    f"{where}: a step of {notes} is {step}, not {notes_value}")
             computed = computed_value(graph, label)
             tolerance = half_unit(stated)
             assert np.shape(computed) == stated_value.shape and np.allclose(
@@ -309,6 +312,21 @@ def half_unit(cell: str) -> float:
     """Half a unit of the last digit written: 0.0967 stands for anything that rounds to it."""
     decimals = max((len(d) for d in re.findall(r"\.(\d+)", result(cell))), default=0)
     return 0.5 * 10.0 ** -decimals if decimals else 1e-9
+
+
+SUPERSCRIPTS = str.maketrans({"²": "**2", "³": "**3", "⁴": "**4", "⁵": "**5", "·": "*", "×": "*", "−": "-"})
+ARITHMETIC = re.compile(r"^[\d\s.+\-*/()\[\],]+$")
+
+
+def arithmetic_steps(cell: str) -> list[np.ndarray]:
+    """The values of the `=`-separated parts of a notes cell that are plain arithmetic (`15 · 16 · 4`):
+    each must equal the cell's result, so the notes' working is checked too, not only its end."""
+    steps = []
+    for part in cell.split("="):
+        text = part.translate(SUPERSCRIPTS).strip()
+        if text and ARITHMETIC.match(text) and re.search(r"\d", text):
+            steps.append(np.asarray(eval(text, {"__builtins__": {}}), dtype=float))  # digits and operators only
+    return steps
 
 
 def computed_value(graph, label: str) -> np.ndarray:
@@ -371,6 +389,13 @@ def test_excerpt_matching_compares_numbers_and_ignores_borders() -> None:
     assert missing_line(["x 1 961"], output) == "x 1 961"
     assert missing_line(["y 2.5 -1", "x 1 960"], output) == "x 1 960"  # order matters
     assert missing_line(["x 9"], "x 960") == "x 9"  # a token is a whole number, not a prefix
+
+
+def test_notes_arithmetic_steps() -> None:
+    assert [float(s) for s in arithmetic_steps("15 · (2 · 1²)⁴ · 4 · 1 = 15 · 16 · 4 = 960")] == [960, 960, 960]
+    assert [float(s) for s in arithmetic_steps("9x²z = 9 · 1 · 3 = 27")] == [27, 27]  # 9x²z is not arithmetic
+    assert arithmetic_steps("max(4, −1) = 4")[0] == 4
+    assert float(arithmetic_steps("(0.659 − 1) / 3 = −0.1137")[0]) == pytest.approx(-0.11367, abs=1e-5)
 
 
 def test_notes_cell_numbers() -> None:
