@@ -410,3 +410,24 @@ def test_notes_cell_numbers() -> None:
     assert number("1e-7") == 1e-7
     assert half_unit("0.0967") == pytest.approx(5e-5)
     assert half_unit("15 · 16 · 4 = 960") == 1e-9
+
+
+def test_commands_page_lists_every_command_and_option() -> None:
+    """The commands page is made by docs_hooks.py from the typer app: every command and option is on it."""
+    import importlib.util
+
+    import typer.main
+
+    from gradviz.cli import app
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    page = hooks.on_page_markdown("# Commands\n\n<!-- gradviz: commands -->\n", None, {"docs_dir": str(DOCS)}, None)
+    assert "<!--" not in page
+    for name, command in typer.main.get_command(app).commands.items():
+        assert f"## `gradviz {name}`" in page, name
+        for param in command.params:
+            for option in param.opts if param.param_type_name == "option" else []:
+                assert option in page, f"gradviz {name} {option}"
+    assert "OUT_DIR/&lt;model-stem&gt;" in page  # help text in angle brackets stays text, not an HTML tag
