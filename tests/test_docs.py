@@ -171,7 +171,8 @@ class Page:
         self.globs: dict = {}
 
     def where(self, block: Block) -> str:
-        return f"{self.path.relative_to(ROOT)}:{block.line}"
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{shown}:{block.line}"
 
     def run(self) -> None:
         for block in parse(self.path.read_text(encoding="utf-8")):
@@ -431,3 +432,19 @@ def test_commands_page_lists_every_command_and_option() -> None:
             for option in param.opts if param.param_type_name == "option" else []:
                 assert option in page, f"gradviz {name} {option}"
     assert "OUT_DIR/&lt;model-stem&gt;" in page  # help text in angle brackets stays text, not an HTML tag
+
+
+@pytest.mark.parametrize(("markdown", "message"), [
+    ("```python\nraise SystemExit(3)\n```\n", "the block failed"),
+    ("```console\n$ gradviz trace samples/sum.py\nGradient (output = 6)\n```\n", "did not print"),
+    ("```console\n$ gradviz trace missing.py\n```\n", "exited 2"),
+    ("```console\n$ gradviz trace samples/sum.py\n```\n\n| | the notes | gradviz |\n|---|---|---|\n"
+     "| ∂f/∂x | 1 + 1 = 2 | 2 |\n", "gradviz computes 1.0, not 2"),
+    ("```pycon\n>>> 1 + 1\n3\n```\n", "Expected"),
+])
+def test_runner_fails_a_page_that_is_wrong(markdown: str, message: str, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    page = tmp_path / "page.md"
+    page.write_text(markdown, encoding="utf-8")
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        Page(page, tmp_path).run()
