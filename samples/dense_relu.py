@@ -17,4 +17,5 @@ biases = np.array([0.5, 3.0])
 def forward(inputs, weights, biases):
     layer_outputs = np.dot(inputs, weights) + biases
     activations = np.maximum(0, layer_outputs)
-    return np.sum(activations)
+    output = np.sum(activations)
+    return output

@@ -11,4 +11,5 @@ def forward(x, y):
     cubic = 3 * x**3
     square = y**2
     linear = 5 * x
-    return cubic - square + linear + 2
+    f = cubic - square + linear + 2
+    return f

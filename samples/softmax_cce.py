@@ -17,4 +17,5 @@ def forward(inputs):
     probabilities = exp_values / np.sum(exp_values, axis=1, keepdims=True)
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
     correct_confidences = clipped[range(len(clipped)), y_true]
-    return np.mean(-np.log(correct_confidences))
+    loss = np.mean(-np.log(correct_confidences))
+    return loss

@@ -13,4 +13,5 @@ def forward(x, y, z):
     square_term = y**2
     linear_term = 5 * z
     cross_term = 2 * y * z
-    return cubic_term - square_term + linear_term + cross_term
+    f = cubic_term - square_term + linear_term + cross_term
+    return f
