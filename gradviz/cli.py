@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional
 import typer
 from rich.console import Console
 
+from .budget import default_max_nodes
 from .check import ATOL, RTOL
 from .errors import GradvizError
 
@@ -60,6 +61,14 @@ def _status(text: str) -> Iterator[None]:
         yield
 
 
+def _max_graph_nodes() -> Any:
+    """--max-graph-nodes, for every command that builds a graph; --help shows what the default is here now."""
+    return typer.Option(None, "--max-graph-nodes", metavar="N", min=1,
+                        show_default=f"{default_max_nodes():,} here now: half the free memory, at ~1 kB per node",
+                        help="stop with an error, before spending the memory, when the graph would get more "
+                             "nodes than this (a scalar matmul (n,k)@(k,m) makes n·m·k + n·m)")
+
+
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
 # every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
@@ -88,6 +97,7 @@ def trace(
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
     steps: bool = typer.Option(False, "--steps", help="also draw backprop step by step: one SVG per completed gradient in OUT_DIR/<model-stem>-steps/, and an index.html that pages through them with the arrow keys"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
@@ -111,7 +121,7 @@ def trace(
     sets = _sets(set_)
     sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     with _status(f"tracing {target}"):
-        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
+        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const), max_graph_nodes)
     highlight = wrt
     if mode == "forward":
         from .forward import forward_mode
@@ -129,7 +139,7 @@ def trace(
         from .views.table import print_tables
         print_tables(graph, out)
     figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
-        path, name, "tensor", seed, sets, params or None, tuple(const)))
+        path, name, "tensor", seed, sets, params or None, tuple(const), max_graph_nodes))
     with _status("drawing"):
         skipped = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
                          figure=figure, collapse=collapse)
@@ -155,11 +165,13 @@ def render(
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Draw a saved graph again without running any code: the JSON file is read as data only.
 
     Example: gradviz render out/neuron.json --format svg,png
     """
+    from .budget import Budget
     from .graph import Graph, SavedGraphError
     from .output import parse_formats
 
@@ -170,6 +182,8 @@ def render(
     if saved.is_dir():
         raise SavedGraphError(f"{saved} is a folder, not a saved graph")
     try:
+        # the file's size tells the memory reading it would take: a graph too large is refused before that
+        Budget(max_graph_nodes).check_file(str(saved), saved.stat().st_size)
         text = saved.read_bytes()
     except FileNotFoundError:
         raise SavedGraphError(f"no such file: {saved}")
@@ -210,6 +224,7 @@ def gallery(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Draw every model of a folder: the figures of the docs, regenerated from the code.
 
@@ -225,7 +240,7 @@ def gallery(
     out = Console(highlight=False)
     failed = False
     for model in models:
-        graph = trace_file(model)
+        graph = trace_file(model, max_graph_nodes=max_graph_nodes)
         failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)
     if failed:
         raise typer.Exit(EXIT_NOT_RENDERED)
@@ -300,6 +315,7 @@ def check(
     rtol: float = typer.Option(RTOL, "--rtol", help="relative tolerance"),
     atol: float = typer.Option(ATOL, "--atol", help="absolute tolerance"),
     format_: str = typer.Option("text", "--format", "-f", help="text: tables; json: the comparison for machines, on stdout"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Check every gradient against central finite differences; exit 1 when one disagrees.
 
@@ -315,7 +331,7 @@ def check(
     if format_ not in ("text", "json"):
         raise GradvizError(f"--format {format_}: choose text or json")
     model = load(target, _sets(set_))
-    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state)
+    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state, max_graph_nodes)
     if format_ == "json":
         sys.stdout.write(check_json(report))
     else:
@@ -333,6 +349,7 @@ def explain(
     latex: bool = typer.Option(False, "--latex", help="print a LaTeX align block instead of text"),
     format_: str = typer.Option("text", "--format", "-f", help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Write the chain rule out for one input: every path from the output down to it, as the product of its
     local partials, and their sum, which is the gradient. The graph is split into scalars, one number per node.
@@ -349,7 +366,7 @@ def explain(
         raise GradvizError(f"--format {format_}: choose text or json")
     _check_mode(mode, wrt)
     path, name = split_target(target)
-    graph = trace_file(path, name, "scalar", None, _sets(set_))
+    graph = trace_file(path, name, "scalar", None, _sets(set_), max_graph_nodes=max_graph_nodes)
     out = Console(highlight=False)
     if mode == "forward":
         if latex or format_ == "json":

@@ -1,0 +1,107 @@
+"""The graph-size budget: how many nodes a trace may create, decided before the memory is spent.
+
+Every operation of the tracer tells Tracer.reserve how many nodes it is about to create before it computes
+anything (a scalar matmul (n,k)@(k,m): n·m·k products and n·m sums). A trace that would pass the limit
+stops there, at the model's line, instead of growing until the kernel kills it. The default limit is what
+half of the memory free when the trace starts can hold, at the measured cost of a node.
+"""
+from __future__ import annotations
+
+import os
+
+from .errors import GradvizError
+
+# Peak resident memory per node of a scalar trace + backward + figure (`gradviz trace -g scalar`), measured
+# by bench/graph_memory.py as the slope between two sizes: 880-920 B for a scalar matmul (three edges per
+# node, the most of any common model), 400-500 B for a chain or a wide sum (one edge per node).
+BYTES_PER_NODE = 1000
+# Peak resident memory of `gradviz render` per byte of the saved JSON file (bench/graph_memory.py: 6.7-6.9,
+# json.loads' objects and then the graph built from them).
+READ_BYTES_PER_JSON_BYTE = 7
+SHARE = 0.5  # of the free memory: the rest stays for the views, the figure's renderer and everything else
+FALLBACK_FREE = 4 * 2**30  # where the free memory cannot be read: what a modest laptop has free
+# Below this many nodes (about 100 MB) no machine gradviz runs on is at risk: the free memory is read only
+# once a trace grows past it.
+QUICK = 100_000
+
+
+class GraphTooLarge(GradvizError):
+    """A trace (or a saved graph) would take more nodes than --max-graph-nodes allows."""
+
+
+class OverBudget(BaseException):
+    """Raised inside the model at the operation that would pass the limit, and turned into GraphTooLarge at
+    the model's line by the tracer. A BaseException, so that a model's own `except Exception` cannot
+    swallow it and carry on with a different graph."""
+
+
+def free_memory() -> int:
+    """Bytes of memory available to a new process now: Linux's MemAvailable (free memory plus the caches the
+    kernel would drop), else the free pages sysconf reports, else FALLBACK_FREE."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return FALLBACK_FREE
+
+
+def default_max_nodes(free: int | None = None) -> int:
+    """The default limit: the nodes half of the free memory holds."""
+    return int((free_memory() if free is None else free) * SHARE) // BYTES_PER_NODE
+
+
+def size_text(nbytes: float) -> str:
+    """1.2 GB, 340 MB: about how much memory, for a message."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}" if nbytes < 10 * scale else f"{nbytes / scale:,.0f} {unit}"
+    return f"{nbytes / 1e3:.0f} kB"
+
+
+class Budget:
+    """The most nodes one trace may hold: max_nodes, or by default what half of the free memory holds."""
+
+    def __init__(self, max_nodes: int | None = None) -> None:
+        if max_nodes is not None and max_nodes < 1:
+            raise GradvizError(f"max_graph_nodes must be a positive number of nodes, not {max_nodes}")
+        self.max_nodes = max_nodes
+        self._free: int | None = None
+
+    @property
+    def limit(self) -> int:
+        if self.max_nodes is not None:
+            return self.max_nodes
+        if self._free is None:
+            self._free = free_memory()
+        return default_max_nodes(self._free)
+
+    def check(self, total: int, adding: int, what: str, scalar: bool) -> None:
+        """Raise OverBudget if a graph of `total` nodes, `adding` of them about to be created by `what`,
+        passes the limit."""
+        if (self.max_nodes is None and total <= QUICK) or total <= self.limit:
+            return
+        todo = "use --granularity tensor or auto, or a smaller input" if scalar else "use a smaller input"
+        raise OverBudget(f"{what} would add {adding:,} node{'s' * (adding != 1)} to the {total - adding:,} traced "
+                         f"so far, about {size_text(total * BYTES_PER_NODE)} of memory in all, over "
+                         f"{self._limit_text()}: {todo} (--max-graph-nodes N sets the limit)")
+
+    def check_file(self, origin: str, nbytes: int) -> None:
+        """Refuse a saved graph whose reading would take more memory than the limit's nodes, before reading it."""
+        need = nbytes * READ_BYTES_PER_JSON_BYTE
+        if need <= self.limit * BYTES_PER_NODE:
+            return
+        raise GraphTooLarge(f"{origin}: reading this {size_text(nbytes)} graph would take about {size_text(need)} "
+                            f"of memory, as much as a graph of {need // BYTES_PER_NODE:,} nodes, over "
+                            f"{self._limit_text()}; raise --max-graph-nodes if this machine can hold it")
+
+    def _limit_text(self) -> str:
+        if self.max_nodes is not None:
+            return f"--max-graph-nodes {self.max_nodes:,}"
+        return (f"the limit of {self.limit:,} nodes (half of the {size_text(self._free or 0)} of memory free, "
+                f"at ~{size_text(BYTES_PER_NODE)} per node)")
