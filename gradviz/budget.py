@@ -12,10 +12,10 @@ import os
 from .errors import GradvizError
 
 # Peak resident memory per node of a scalar trace + backward + figure (`gradviz trace -g scalar`), measured
-# by bench/graph_memory.py as the slope between two sizes: 880-920 B for a scalar matmul (three edges per
-# node, the most of any common model), 400-500 B for a chain or a wide sum (one edge per node).
+# by bench/graph_memory.py as the slope between two sizes: 895 B for a scalar matmul (three edges per
+# node, the most of any common model), 550-650 B for a chain or a wide sum (one edge per node).
 BYTES_PER_NODE = 1000
-# Peak resident memory of `gradviz render` per byte of the saved JSON file (bench/graph_memory.py: 6.7-6.9,
+# Peak resident memory of `gradviz render` per byte of the saved JSON file (bench/graph_memory.py: 7.0,
 # json.loads' objects and then the graph built from them).
 READ_BYTES_PER_JSON_BYTE = 7
 SHARE = 0.5  # of the free memory: the rest stays for the views, the figure's renderer and everything else
@@ -87,17 +87,20 @@ class Budget:
         if (self.max_nodes is None and total <= QUICK) or total <= self.limit:
             return
         todo = "use --granularity tensor or auto, or a smaller input" if scalar else "use a smaller input"
-        raise OverBudget(f"{what} would add {adding:,} node{'s' * (adding != 1)} to the {total - adding:,} traced "
-                         f"so far, about {size_text(total * BYTES_PER_NODE)} of memory in all, over "
-                         f"{self._limit_text()}: {todo} (--max-graph-nodes N sets the limit)")
+        nodes = f"{adding:,} node{'s' * (adding != 1)}"
+        grows = f"add {nodes} to the {total - adding:,} traced so far" if total > adding else f"make {nodes}"
+        raise OverBudget(f"{what} would {grows}, about {size_text(total * BYTES_PER_NODE)} of memory"
+                         f"{' in all' * (total > adding)}, over {self._limit_text()}: {todo} "
+                         f"(--max-graph-nodes N sets the limit)")
 
     def check_file(self, origin: str, nbytes: int) -> None:
         """Refuse a saved graph whose reading would take more memory than the limit's nodes, before reading it."""
         need = nbytes * READ_BYTES_PER_JSON_BYTE
-        if need <= self.limit * BYTES_PER_NODE:
+        nodes = -(-need // BYTES_PER_NODE)
+        if nodes <= self.limit:
             return
         raise GraphTooLarge(f"{origin}: reading this {size_text(nbytes)} graph would take about {size_text(need)} "
-                            f"of memory, as much as a graph of {need // BYTES_PER_NODE:,} nodes, over "
+                            f"of memory, as much as a graph of {nodes:,} nodes, over "
                             f"{self._limit_text()}; raise --max-graph-nodes if this machine can hold it")
 
     def _limit_text(self) -> str:

@@ -61,12 +61,11 @@ def _status(text: str) -> Iterator[None]:
         yield
 
 
-def _max_graph_nodes() -> Any:
+def _max_graph_nodes(what: str = "stop with an error, before spending the memory, when the graph would get more "
+                                   "nodes than this (a scalar matmul (n,k)@(k,m) makes n·m·k + n·m)") -> Any:
     """--max-graph-nodes, for every command that builds a graph; --help shows what the default is here now."""
-    return typer.Option(None, "--max-graph-nodes", metavar="N", min=1,
-                        show_default=f"{default_max_nodes():,} here now: half the free memory, at ~1 kB per node",
-                        help="stop with an error, before spending the memory, when the graph would get more "
-                             "nodes than this (a scalar matmul (n,k)@(k,m) makes n·m·k + n·m)")
+    return typer.Option(None, "--max-graph-nodes", metavar="N", min=1, help=what,
+                        show_default=f"{default_max_nodes():,} here now: half the free memory at ~1 kB per node")
 
 
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
@@ -165,7 +164,8 @@ def render(
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
-    max_graph_nodes: Optional[int] = _max_graph_nodes(),
+    max_graph_nodes: Optional[int] = _max_graph_nodes("refuse, before reading it, a saved graph whose reading "
+                                                      "would take the memory of more nodes than this"),
 ) -> None:
     """Draw a saved graph again without running any code: the JSON file is read as data only.
 
