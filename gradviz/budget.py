@@ -72,6 +72,8 @@ class Budget:
             raise GradvizError(f"max_graph_nodes must be a positive number of nodes, not {max_nodes}")
         self.max_nodes = max_nodes
         self._free: int | None = None
+        # a graph up to this size needs no look: the limit, or QUICK until the free memory has been read
+        self._fits = max_nodes if max_nodes is not None else QUICK
 
     @property
     def limit(self) -> int:
@@ -84,7 +86,10 @@ class Budget:
     def check(self, total: int, adding: int, what: str, scalar: bool) -> None:
         """Raise OverBudget if a graph of `total` nodes, `adding` of them about to be created by `what`,
         passes the limit."""
-        if (self.max_nodes is None and total <= QUICK) or total <= self.limit:
+        if total <= self._fits:  # first, as it runs for every operation
+            return
+        self._fits = self.limit
+        if total <= self._fits:
             return
         todo = "use --granularity tensor or auto, or a smaller input" if scalar else "use a smaller input"
         nodes = f"{adding:,} node{'s' * (adding != 1)}"

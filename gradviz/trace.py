@@ -248,7 +248,8 @@ class Tracer:
                 raise UnsupportedOperation("a traced value from another trace was mixed into this one")
             return x
         value = _const_value(x)
-        self.reserve(value.size if self.scalar else 1, f"a constant {value.shape}")
+        n = value.size if self.scalar else 1
+        self.reserve(n, "a constant" if n == 1 else f"a constant {value.shape}")
         if self.scalar:
             if value.ndim == 0:
                 return Traced(self, value, np.array(self._add_node("const", None, value.item())))
@@ -262,8 +263,9 @@ class Tracer:
         op = OPS[name]
         xs = [self.lift(a) for a in args]
         vals = [x.value for x in xs]
-        self.reserve(_broadcast_size(vals) if self.scalar else 1,
-                     f"{name} of {' and '.join(str(v.shape) for v in vals)}")
+        n = _broadcast_size(vals) if self.scalar else 1
+        # the shapes are written out only for a message that needs them: this runs for every + of two numbers
+        self.reserve(n, name if n == 1 else f"{name} of {' and '.join(str(v.shape) for v in vals)}")
         with np.errstate(all="ignore"):
             out = np.asarray(op.forward(*vals), dtype=float)
             partials = op.partials(vals, out)
@@ -358,7 +360,8 @@ class Tracer:
         axes = tuple(range(xs.ndim)) if axis is None else _normalize_axes(axis, xs.ndim)
         keep_shape = tuple(1 if i in axes else n for i, n in enumerate(xs.shape))
         out_shape = keep_shape if keepdims else tuple(n for i, n in enumerate(xs.shape) if i not in axes)
-        self.reserve(math.prod(out_shape) if self.scalar else 1, f"{name} of {xs.shape}")
+        n = math.prod(out_shape) if self.scalar else 1
+        self.reserve(n, name if n == 1 else f"{name} of {xs.shape}")
         if not self.scalar:
             with np.errstate(all="ignore"):
                 out = np.asarray(op.forward(xs, axis=axes, keepdims=True), dtype=float)
@@ -392,7 +395,7 @@ class Tracer:
             self.reserve(products + sums, f"matmul {a.shape} @ {b.shape} split into {products:,} products and "
                                           f"{sums:,} sums")
         else:
-            self.reserve(1, f"matmul of {a.shape} and {b.shape}")
+            self.reserve(1, "matmul")
         if not self.scalar:
             with np.errstate(all="ignore"):
                 out = np.asarray(np.matmul(a.value, b.value), dtype=float)
@@ -616,8 +619,11 @@ def _shaped(local: Any, shape: tuple) -> np.ndarray:
 def _broadcast_size(values: list) -> int:
     """Elements of an elementwise operation's result; 0 where the shapes do not broadcast, so that the
     operation goes on to raise NumPy's own error."""
+    shapes = [v.shape for v in values]
+    if shapes.count(shapes[0]) == len(shapes):  # the common case, without np.broadcast_shapes' 5 µs
+        return math.prod(shapes[0])
     try:
-        return math.prod(np.broadcast_shapes(*(v.shape for v in values)))
+        return math.prod(np.broadcast_shapes(*shapes))
     except ValueError:
         return 0
 
