@@ -26,13 +26,21 @@ QUICK = 100_000
 
 
 class GraphTooLarge(GradvizError):
-    """A trace (or a saved graph) would take more nodes than --max-graph-nodes allows."""
+    """A trace (or a saved graph) would take more nodes than --max-graph-nodes allows: what and how much,
+    then what to do (a command may say it in its own words)."""
+
+    def __init__(self, message: str, todo: str) -> None:
+        super().__init__(message, todo)
+        self.message, self.todo = message, todo
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.todo}"
 
 
 class OverBudget(BaseException):
-    """Raised inside the model at the operation that would pass the limit, and turned into GraphTooLarge at
-    the model's line by the tracer. A BaseException, so that a model's own `except Exception` cannot
-    swallow it and carry on with a different graph."""
+    """Raised inside the model at the operation that would pass the limit, with GraphTooLarge's message and
+    todo, and turned into GraphTooLarge at the model's line by the tracer. A BaseException, so that a
+    model's own `except Exception` cannot swallow it and carry on with a different graph."""
 
 
 def free_memory() -> int:
@@ -95,8 +103,8 @@ class Budget:
         nodes = f"{adding:,} node{'s' * (adding != 1)}"
         grows = f"add {nodes} to the {total - adding:,} traced so far" if total > adding else f"make {nodes}"
         raise OverBudget(f"{what} would {grows}, about {size_text(total * BYTES_PER_NODE)} of memory"
-                         f"{' in all' * (total > adding)}, over {self._limit_text()}: {todo} "
-                         f"(--max-graph-nodes N sets the limit)")
+                         f"{' in all' * (total > adding)}, over {self._limit_text()}",
+                         f"{todo} (--max-graph-nodes N sets the limit)")
 
     def check_file(self, origin: str, nbytes: int) -> None:
         """Refuse a saved graph whose reading would take more memory than the limit's nodes, before reading it."""
@@ -105,8 +113,8 @@ class Budget:
         if nodes <= self.limit:
             return
         raise GraphTooLarge(f"{origin}: reading this {size_text(nbytes)} graph would take about {size_text(need)} "
-                            f"of memory, as much as a graph of {nodes:,} nodes, over "
-                            f"{self._limit_text()}; raise --max-graph-nodes if this machine can hold it")
+                            f"of memory, as much as a graph of {nodes:,} nodes, over {self._limit_text()}",
+                            "raise --max-graph-nodes if this machine can hold it")
 
     def _limit_text(self) -> str:
         if self.max_nodes is not None:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional
 import typer
 from rich.console import Console
 
-from .budget import default_max_nodes
+from .budget import GraphTooLarge, default_max_nodes
 from .check import ATOL, RTOL
 from .errors import GradvizError
 
@@ -366,7 +366,12 @@ def explain(
         raise GradvizError(f"--format {format_}: choose text or json")
     _check_mode(mode, wrt)
     path, name = split_target(target)
-    graph = trace_file(path, name, "scalar", None, _sets(set_), max_graph_nodes=max_graph_nodes)
+    try:
+        graph = trace_file(path, name, "scalar", None, _sets(set_), max_graph_nodes=max_graph_nodes)
+    except GraphTooLarge as exc:
+        exc.todo = ("explain splits every array into numbers: give it a smaller input (--set), or see the "
+                    "gradients with gradviz trace --granularity tensor (--max-graph-nodes N sets the limit)")
+        raise
     out = Console(highlight=False)
     if mode == "forward":
         if latex or format_ == "json":

@@ -803,8 +803,9 @@ def _run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_node
         return _trace(fn, leaves, granularity, max_nodes, state, budget)
     except OverBudget as exc:
         filename = fn.__code__.co_filename
+        message, todo = exc.args
         refused = GraphTooLarge((where(exc, filename) or f"{_display(filename)}:{fn.__code__.co_firstlineno}: ")
-                                + str(exc))
+                                + message, todo)
     finally:
         if collecting:
             gc.enable()

@@ -89,7 +89,10 @@ def test_a_600_by_600_scalar_matmul_is_refused_at_its_line_before_allocating(tmp
     assert err.startswith(f"gradviz: error: mm600.py:{LINE}: matmul (600, 600) @ (600, 600) split into "
                           f"216,000,000 products and 360,000 sums would add 216,360,000 nodes to the 720,000 "
                           f"traced so far, about 217 GB of memory in all, over the limit of "), err
-    assert "use --granularity tensor or auto, or a smaller input" in err
+    todo = ("explain splits every array into numbers: give it a smaller input (--set), or see the gradients with "
+            "gradviz trace --granularity tensor" if command == "explain" else
+            "use --granularity tensor or auto, or a smaller input")
+    assert err.endswith(f"free, at ~1 kB per node): {todo} (--max-graph-nodes N sets the limit)\n"), err
     assert not (tmp_path / "out").exists()  # nothing written, not even a partial file
 
 
@@ -204,7 +207,7 @@ def test_render_takes_max_graph_nodes_and_still_draws_what_fits(tmp_path):
     code, err, _, _ = measured(low + [str(nodes - 1)], tmp_path)
     assert (code, err) == (2, f"gradviz: error: mm3.json: reading this {size / 1e3:.0f} kB graph would take about "
                               f"{size * 7 / 1e3:.0f} kB of memory, as much as a graph of {nodes:,} nodes, over "
-                              f"--max-graph-nodes {nodes - 1:,}; raise --max-graph-nodes if this machine can hold it\n")
+                              f"--max-graph-nodes {nodes - 1:,}: raise --max-graph-nodes if this machine can hold it\n")
     code, err, _, _ = measured(low + [str(nodes)], tmp_path)
     assert (code, err) == (0, "")
     assert "digraph" in (tmp_path / "out" / "mm3.dot").read_text()
