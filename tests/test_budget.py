@@ -221,3 +221,29 @@ def test_max_graph_nodes_is_in_the_help_of_every_command_that_builds_a_graph():
         text = " ".join(result.output.split())
         assert "--max-graph-nodes N" in text, command
         assert "here now: half the free memory at ~1 kB per node" in text, command
+
+
+def test_a_loop_at_tensor_granularity_is_counted_node_by_node():
+    def forward(x=np.ones(3)):
+        for _ in range(100):
+            x = x * 2.0  # a constant node and a product each time, after the leaf
+        return x
+
+    line = forward.__code__.co_firstlineno + 2
+    with pytest.raises(GraphTooLarge, match=rf"test_budget.py:{line}: mul would add 1 node to the 50 traced so far, "
+                                            r"about 51 kB of memory in all, over --max-graph-nodes 50: use a smaller "
+                                            r"input \(--max-graph-nodes N sets the limit\)$"):
+        gradviz.trace(forward, granularity="tensor", max_graph_nodes=50)
+
+
+def test_gallery_takes_max_graph_nodes(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+    from gradviz.cli import app
+    matmul(tmp_path, 20)  # auto: 8,400 scalar nodes are too many, so tensor: A, B and the matmul
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["gallery", ".", "--out-dir", "figs", "--max-graph-nodes", "2"])
+    assert isinstance(result.exception, GraphTooLarge)
+    assert str(result.exception).startswith(f"mm20.py:{LINE}: matmul would add 1 node to the 2 traced so far")
+    result = CliRunner().invoke(app, ["gallery", ".", "--out-dir", "figs", "--max-graph-nodes", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figs" / "mm20.svg").exists()
