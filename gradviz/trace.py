@@ -390,13 +390,8 @@ class Tracer:
         a, b = self.lift(a), self.lift(b)
         if a.ndim == 0 or b.ndim == 0:
             return self.apply("mul", (a, b))
-        if self.scalar:
-            products, sums = _matmul_nodes(a.shape, b.shape)
-            self.reserve(products + sums, f"matmul {a.shape} @ {b.shape} split into {products:,} products and "
-                                          f"{sums:,} sums")
-        else:
-            self.reserve(1, "matmul")
         if not self.scalar:
+            self.reserve(1, "matmul")
             with np.errstate(all="ignore"):
                 out = np.asarray(np.matmul(a.value, b.value), dtype=float)
             op = OPS["matmul"]
@@ -408,6 +403,8 @@ class Tracer:
                 self.graph.edges.append(Edge(x.ref, nid, i, local))
             return Traced(self, out, nid)
         # split into scalars: products a[..i,k]*b[..k,j], then one n-ary sum over k
+        products, sums = _matmul_nodes(a.shape, b.shape)
+        self.reserve(products + sums, f"matmul {a.shape} @ {b.shape} split into {products:,} products and {sums:,} sums")
         a2 = a if a.ndim > 1 else self._view(a, lambda v: v[None, :])
         b2 = b if b.ndim > 1 else self._view(b, lambda v: v[:, None])
         products = self.apply("mul", (self._view(a2, lambda v: v[..., :, :, None]),
@@ -634,10 +631,10 @@ def _matmul_nodes(a: tuple, b: tuple) -> tuple[int, int]:
     a2 = a if len(a) > 1 else (1,) + a
     b2 = b if len(b) > 1 else b + (1,)
     try:
-        products = math.prod(np.broadcast_shapes(a2 + (1,), b2[:-2] + (1,) + b2[-2:]))
+        shape = np.broadcast_shapes(a2 + (1,), b2[:-2] + (1,) + b2[-2:])  # (..., i, k, j)
     except ValueError:
         return 0, 0
-    return products, products // a2[-1] if a2[-1] else 0
+    return math.prod(shape), math.prod(shape[:-2] + shape[-1:])
 
 
 def _plain(x: Any) -> Any:

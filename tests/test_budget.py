@@ -9,6 +9,7 @@ for 0.9 s of processor time both times).
 """
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -247,3 +248,23 @@ def test_gallery_takes_max_graph_nodes(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["gallery", ".", "--out-dir", "figs", "--max-graph-nodes", "3"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "figs" / "mm20.svg").exists()
+
+
+SHAPES = [  # (function, shape of p, shape of q, nodes: the leaves' elements, then each operation's)
+    (lambda p, q: p @ q, (3,), (3, 4), 3 + 12 + 12 + 4),  # 12 products, 4 sums
+    (lambda p, q: p @ q, (2, 3), (3,), 6 + 3 + 6 + 2),
+    (lambda p, q: p @ q, (3,), (3,), 3 + 3 + 3 + 1),
+    (lambda p, q: np.matmul(p, q), (5, 2, 3), (3, 4), 30 + 12 + 5 * 2 * 3 * 4 + 5 * 2 * 4),
+    (lambda p, q: np.dot(p, q), (2, 3), (3, 4), 6 + 12 + 24 + 8),
+    (lambda p, q: np.tanh(p * q + 1.0), (4, 1), (1, 5), 4 + 5 + 20 + 1 + 20 + 20),  # broadcast; one constant
+    (lambda p, q: np.sum(p, axis=0) * np.max(q), (4, 3), (2, 2), 12 + 4 + 3 + 1 + 3),
+]
+
+
+@pytest.mark.parametrize("fn, a, b, size", SHAPES)
+def test_the_limit_is_exact_each_operation_says_how_many_nodes_it_makes(fn, a, b, size):
+    # every node made is kept (nothing here is pruned), so a limit of the graph's size fits and one less does not
+    p, q = np.linspace(-1, 1, math.prod(a)).reshape(a), np.linspace(0.5, 2, math.prod(b)).reshape(b)
+    assert len(gradviz.trace(fn, granularity="scalar", max_graph_nodes=size, p=p, q=q).nodes) == size
+    with pytest.raises(GraphTooLarge):
+        gradviz.trace(fn, granularity="scalar", max_graph_nodes=size - 1, p=p, q=q)
