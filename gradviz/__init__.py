@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backward import backward
-from .custom import custom_op
 from .budget import GraphTooLarge
+from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
 from .loader import find_state, leaf_values, load

@@ -404,7 +404,8 @@ class Tracer:
             return Traced(self, out, nid)
         # split into scalars: products a[..i,k]*b[..k,j], then one n-ary sum over k
         products, sums = _matmul_nodes(a.shape, b.shape)
-        self.reserve(products + sums, f"matmul {a.shape} @ {b.shape} split into {products:,} products and {sums:,} sums")
+        self.reserve(products + sums,
+                     f"matmul {a.shape} @ {b.shape} split into {products:,} products and {sums:,} sums")
         a2 = a if a.ndim > 1 else self._view(a, lambda v: v[None, :])
         b2 = b if b.ndim > 1 else self._view(b, lambda v: v[:, None])
         products = self.apply("mul", (self._view(a2, lambda v: v[..., :, :, None]),

@@ -1,11 +1,11 @@
 """The graph-size budget (gradviz/budget.py): a trace that would pass the limit stops at the operation, before
 the memory is spent, with one line at the model's line; a graph that fits still traces.
 
-The large requests run as their own processes, whose processor time and peak resident memory are read from
-the kernel's accounting of that child (getrusage(RUSAGE_CHILDREN)), not assumed. The time asserted is the processor time the
-child spent (user + system), not the wall time: on a machine shared with other jobs the wall time measures
-the neighbours (the same refusal took 0.9 s of wall time at a load of 2 and 3 s at a load of 7 on 2 cores,
-for 0.9 s of processor time both times).
+The large requests run as their own processes, whose processor time and peak resident memory are read
+from the kernel's accounting of that child (getrusage(RUSAGE_CHILDREN)), not assumed. The time asserted is
+the processor time the child spent (user + system), not the wall time: on a machine shared with other jobs
+the wall time measures the neighbours (the same refusal took 0.9 s of wall time at a load of 2 and 3 s at a
+load of 7 on 2 cores, for 0.9 s of processor time both times).
 """
 from __future__ import annotations
 
@@ -146,8 +146,11 @@ def test_auto_still_draws_the_600_by_600_matmul_as_tensors(tmp_path):
     np.testing.assert_allclose(graph.grad("A"), np.tile(B.sum(axis=1), (600, 1)), rtol=1e-9)
 
 
+FIFTY, BIG, THREE = np.ones(50), np.ones((300, 300)), np.ones(3)
+
+
 def test_a_model_catching_exceptions_cannot_swallow_the_refusal():
-    def forward(x=np.ones(50)):
+    def forward(x=FIFTY):
         try:
             y = np.sum(x * x)  # 50 products (the 51st node on), then one sum
         except Exception:
@@ -159,7 +162,7 @@ def test_a_model_catching_exceptions_cannot_swallow_the_refusal():
 
 
 def test_a_leaf_too_large_is_refused_at_the_function():
-    def forward(x=np.ones((300, 300))):
+    def forward(x=BIG):
         return np.sum(x)
 
     line = forward.__code__.co_firstlineno
@@ -216,6 +219,7 @@ def test_render_takes_max_graph_nodes_and_still_draws_what_fits(tmp_path):
 
 def test_max_graph_nodes_is_in_the_help_of_every_command_that_builds_a_graph():
     from typer.testing import CliRunner
+
     from gradviz.cli import app
     for command in ("trace", "check", "explain", "render", "gallery"):
         result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
@@ -225,7 +229,7 @@ def test_max_graph_nodes_is_in_the_help_of_every_command_that_builds_a_graph():
 
 
 def test_a_loop_at_tensor_granularity_is_counted_node_by_node():
-    def forward(x=np.ones(3)):
+    def forward(x=THREE):
         for _ in range(100):
             x = x * 2.0  # a constant node and a product each time, after the leaf
         return x
@@ -239,6 +243,7 @@ def test_a_loop_at_tensor_granularity_is_counted_node_by_node():
 
 def test_gallery_takes_max_graph_nodes(tmp_path, monkeypatch):
     from typer.testing import CliRunner
+
     from gradviz.cli import app
     matmul(tmp_path, 20)  # auto: 8,400 scalar nodes are too many, so tensor: A, B and the matmul
     monkeypatch.chdir(tmp_path)
