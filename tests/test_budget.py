@@ -146,11 +146,8 @@ def test_auto_still_draws_the_600_by_600_matmul_as_tensors(tmp_path):
     np.testing.assert_allclose(graph.grad("A"), np.tile(B.sum(axis=1), (600, 1)), rtol=1e-9)
 
 
-FIFTY, BIG, THREE = np.ones(50), np.ones((300, 300)), np.ones(3)
-
-
 def test_a_model_catching_exceptions_cannot_swallow_the_refusal():
-    def forward(x=FIFTY):
+    def forward(x):
         try:
             y = np.sum(x * x)  # 50 products (the 51st node on), then one sum
         except Exception:
@@ -158,17 +155,17 @@ def test_a_model_catching_exceptions_cannot_swallow_the_refusal():
         return y
 
     with pytest.raises(GraphTooLarge, match=r"mul of \(50,\) and \(50,\) would add 50 nodes to the 50 traced"):
-        gradviz.trace(forward, granularity="scalar", max_graph_nodes=60)
+        gradviz.trace(forward, granularity="scalar", max_graph_nodes=60, x=np.ones(50))
 
 
 def test_a_leaf_too_large_is_refused_at_the_function():
-    def forward(x=BIG):
+    def forward(x):
         return np.sum(x)
 
     line = forward.__code__.co_firstlineno
     with pytest.raises(GraphTooLarge, match=rf"test_budget.py:{line}: the leaf x \(300, 300\) would make 90,000 nodes, "
                                             r"about 90 MB of memory, over --max-graph-nodes 1,000: use --granularity"):
-        gradviz.trace(forward, granularity="scalar", max_graph_nodes=1000)
+        gradviz.trace(forward, granularity="scalar", max_graph_nodes=1000, x=np.ones((300, 300)))
 
 
 def test_the_default_limit_is_half_the_free_memory_at_the_measured_cost_per_node(monkeypatch):
@@ -229,7 +226,7 @@ def test_max_graph_nodes_is_in_the_help_of_every_command_that_builds_a_graph():
 
 
 def test_a_loop_at_tensor_granularity_is_counted_node_by_node():
-    def forward(x=THREE):
+    def forward(x):
         for _ in range(100):
             x = x * 2.0  # a constant node and a product each time, after the leaf
         return x
@@ -238,7 +235,7 @@ def test_a_loop_at_tensor_granularity_is_counted_node_by_node():
     with pytest.raises(GraphTooLarge, match=rf"test_budget.py:{line}: mul would add 1 node to the 50 traced so far, "
                                             r"about 51 kB of memory in all, over --max-graph-nodes 50: use a smaller "
                                             r"input \(--max-graph-nodes N sets the limit\)$"):
-        gradviz.trace(forward, granularity="tensor", max_graph_nodes=50)
+        gradviz.trace(forward, granularity="tensor", max_graph_nodes=50, x=np.ones(3))
 
 
 def test_gallery_takes_max_graph_nodes(tmp_path, monkeypatch):
