@@ -8,6 +8,7 @@ half of the memory free when the trace starts can hold, at the measured cost of 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .errors import GradvizError
 
@@ -106,15 +107,25 @@ class Budget:
                          f"{' in all' * (total > adding)}, over {self._limit_text()}",
                          f"{todo} (--max-graph-nodes N sets the limit)")
 
-    def check_file(self, origin: str, nbytes: int) -> None:
-        """Refuse a saved graph whose reading would take more memory than the limit's nodes, before reading it."""
+    def read(self, path: Path) -> bytes:
+        """The bytes of a saved graph, refused before reading when reading them would take more memory than
+        the limit's nodes: a file by its size, a pipe or a device (no size) by reading no more than that."""
+        most = self.limit * BYTES_PER_NODE // READ_BYTES_PER_JSON_BYTE
+        self._check_file(str(path), path.stat().st_size)
+        with open(path, "rb") as f:
+            data = f.read(most + 1)
+        self._check_file(str(path), len(data), more=len(data) > most)
+        return data
+
+    def _check_file(self, origin: str, nbytes: int, more: bool = False) -> None:
         need = nbytes * READ_BYTES_PER_JSON_BYTE
         nodes = -(-need // BYTES_PER_NODE)
-        if nodes <= self.limit:
+        if nodes <= self.limit and not more:
             return
-        raise GraphTooLarge(f"{origin}: reading this {size_text(nbytes)} graph would take about {size_text(need)} "
-                            f"of memory, as much as a graph of {nodes:,} nodes, over {self._limit_text()}",
-                            "raise --max-graph-nodes if this machine can hold it")
+        reading = (f"it holds more than {size_text(nbytes)}, and reading it would take over" if more else
+                   f"reading this {size_text(nbytes)} graph would take about")
+        raise GraphTooLarge(f"{origin}: {reading} {size_text(need)} of memory, as much as a graph of {nodes:,} nodes, "
+                            f"over {self._limit_text()}", "raise --max-graph-nodes if this machine can hold it")
 
     def _limit_text(self) -> str:
         if self.max_nodes is not None:

@@ -182,9 +182,7 @@ def render(
     if saved.is_dir():
         raise SavedGraphError(f"{saved} is a folder, not a saved graph")
     try:
-        # the file's size tells the memory reading it would take: a graph too large is refused before that
-        Budget(max_graph_nodes).check_file(str(saved), saved.stat().st_size)
-        text = saved.read_bytes()
+        text = Budget(max_graph_nodes).read(saved)  # a graph too large to read is refused before it is read
     except FileNotFoundError:
         raise SavedGraphError(f"no such file: {saved}")
     except OSError as exc:

@@ -270,3 +270,13 @@ def test_the_limit_is_exact_each_operation_says_how_many_nodes_it_makes(fn, a, b
     assert len(gradviz.trace(fn, granularity="scalar", max_graph_nodes=size, p=p, q=q).nodes) == size
     with pytest.raises(GraphTooLarge):
         gradviz.trace(fn, granularity="scalar", max_graph_nodes=size - 1, p=p, q=q)
+
+
+def test_render_reads_a_stream_with_no_size_only_up_to_the_limit(tmp_path):
+    # /dev/zero never ends: 1,000 nodes' worth of memory is 142,857 bytes of JSON, and one byte more is refused
+    code, err, _, rss = measured([sys.executable, "-m", "gradviz", "render", "/dev/zero", "--max-graph-nodes", "1000"],
+                                 tmp_path)
+    assert (code, err) == (2, "gradviz: error: /dev/zero: it holds more than 143 kB, and reading it would take over "
+                              "1.0 MB of memory, as much as a graph of 1,001 nodes, over --max-graph-nodes 1,000: "
+                              "raise --max-graph-nodes if this machine can hold it\n")
+    assert rss < 500 * MB
