@@ -6,38 +6,41 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backward import backward
+from .budget import GraphTooLarge
 from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
 from .loader import find_state, leaf_values, load
 from .trace import run
 
-__all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError"]
+__all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError", "GraphTooLarge"]
 __version__ = "0.1.0"
 
 
 def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, params: list[str] | None = None,
-          consts: tuple[str, ...] = (), **leaf_values_: Any) -> Graph:
+          consts: tuple[str, ...] = (), max_graph_nodes: int | None = None, **leaf_values_: Any) -> Graph:
     """Trace fn once on its leaves, run backward, and return the annotated Graph.
 
     Each parameter of fn is a leaf; its value comes from leaf_values_, else the parameter's default,
     else a global of the same name. Float arrays the model keeps in globals or on its objects that take
     part are leaves too, named by where they live ("dense1.weights"); params (names or globs) picks them
-    instead, consts pins names as constants. Example: `trace(f, x=2.0, y=3.0).grad("x")`.
+    instead, consts pins names as constants. A trace that would make more than max_graph_nodes nodes (default:
+    what half of the free memory holds) stops before making them, with GraphTooLarge.
+    Example: `trace(f, x=2.0, y=3.0).grad("x")`.
     """
     from .loader import as_leaf_value
     values, constants = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
-    graph = run(fn, values, granularity, find_state(fn, values, constants, params, consts))
+    graph = run(fn, values, granularity, find_state(fn, values, constants, params, consts), max_graph_nodes)
     graph.source = getattr(fn, "__qualname__", "")
     return backward(graph, seed_grad)
 
 
 def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto", seed_grad: Any = None,
                overrides: dict[str, str] | None = None, params: list[str] | None = None,
-               consts: tuple[str, ...] = ()) -> Graph:
+               consts: tuple[str, ...] = (), max_graph_nodes: int | None = None) -> Graph:
     """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE
-    texts; params and consts as for trace()."""
+    texts; params, consts and max_graph_nodes as for trace()."""
     model = load(f"{path}:{name}", overrides, params, consts)
-    graph = run(model.fn, model.leaves, granularity, model.state)
+    graph = run(model.fn, model.leaves, granularity, model.state, max_graph_nodes)
     graph.source = model.source
     return backward(graph, seed_grad)

@@ -64,11 +64,13 @@ class Report:
 
 
 def check(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto",
-          rtol: float = RTOL, atol: float = ATOL, state: State | None = None) -> Report:
+          rtol: float = RTOL, atol: float = ATOL, state: State | None = None,
+          max_graph_nodes: int | None = None) -> Report:
     """Compare every leaf element's gradient, and every custom operation's partials, with finite differences.
-    leaves: fn's parameters; state: what the model keeps elsewhere (loader.Model.state), leaves too."""
+    leaves: fn's parameters; state: what the model keeps elsewhere (loader.Model.state), leaves too;
+    max_graph_nodes: as for run()."""
     state = state or State()
-    graph = backward(run(fn, leaves, granularity, state))
+    graph = backward(run(fn, leaves, granularity, state, max_graph_nodes))
     report = Report(rtol, atol)
     nondiff = _nondiff_inputs(graph)
     for leaf in graph.leaves:

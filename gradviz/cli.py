@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional
 import typer
 from rich.console import Console
 
+from .budget import GraphTooLarge, default_max_nodes
 from .check import ATOL, RTOL
 from .errors import GradvizError
 
@@ -60,6 +61,13 @@ def _status(text: str) -> Iterator[None]:
         yield
 
 
+def _max_graph_nodes(what: str = "stop with an error, before spending the memory, when the graph would get more "
+                                   "nodes than this (a scalar matmul (n,k)@(k,m) makes n·m·k + n·m)") -> Any:
+    """--max-graph-nodes, for every command that builds a graph; --help shows what the default is here now."""
+    return typer.Option(None, "--max-graph-nodes", metavar="N", min=1, help=what,
+                        show_default=f"{default_max_nodes():,} here now: half the free memory at ~1 kB per node")
+
+
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
 # every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
@@ -90,6 +98,7 @@ def trace(
                                                        "where a derivative does not exist, an output that depends on no leaf)"),
     steps: bool = typer.Option(False, "--steps", help="also write OUT_DIR/<model-stem>-steps.html: the explorer opened on backprop's first step; the arrow keys step through the order in which backward completes each gradient"),
     open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Trace a model file, run backprop, show every edge's local partial and chain product, and draw the graph.
 
@@ -114,7 +123,7 @@ def trace(
     sets = _sets(set_)
     sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
     with _status(f"tracing {target}"):
-        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const))
+        graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const), max_graph_nodes)
     highlight = wrt
     if mode == "forward":
         from .forward import forward_mode
@@ -132,7 +141,7 @@ def trace(
         from .views.table import print_tables
         print_tables(graph, out)
     figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
-        path, name, "tensor", seed, sets, params or None, tuple(const)))
+        path, name, "tensor", seed, sets, params or None, tuple(const), max_graph_nodes))
     with _status("drawing"):
         skipped, pages = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
                                 figure=figure, collapse=collapse)
@@ -161,11 +170,14 @@ def render(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
     open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
+    max_graph_nodes: Optional[int] = _max_graph_nodes("refuse, before reading it, a saved graph whose reading "
+                                                      "would take the memory of more nodes than this"),
 ) -> None:
     """Draw a saved graph again without running any code: the JSON file is read as data only.
 
     Example: gradviz render out/neuron.json --format svg,png
     """
+    from .budget import Budget
     from .graph import Graph, SavedGraphError
     from .output import parse_formats
 
@@ -177,7 +189,7 @@ def render(
     if saved.is_dir():
         raise SavedGraphError(f"{saved} is a folder, not a saved graph")
     try:
-        text = saved.read_bytes()
+        text = Budget(max_graph_nodes).read(saved)  # a graph too large to read is refused before it is read
     except FileNotFoundError:
         raise SavedGraphError(f"no such file: {saved}")
     except OSError as exc:
@@ -219,6 +231,7 @@ def gallery(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Draw every model of a folder: the figures of the docs, regenerated from the code.
 
@@ -234,7 +247,7 @@ def gallery(
     out = Console(highlight=False)
     failed = False
     for model in models:
-        graph = trace_file(model)
+        graph = trace_file(model, max_graph_nodes=max_graph_nodes)
         failed |= _write(graph, formats, model.stem, None, out_dir, "LR", None, verbose, out, force)[0]
     if failed:
         raise typer.Exit(EXIT_NOT_RENDERED)
@@ -326,6 +339,7 @@ def check(
     rtol: float = typer.Option(RTOL, "--rtol", help="relative tolerance"),
     atol: float = typer.Option(ATOL, "--atol", help="absolute tolerance"),
     format_: str = typer.Option("text", "--format", "-f", help="text: tables; json: the comparison for machines, on stdout"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Check every gradient against central finite differences; exit 1 when one disagrees.
 
@@ -341,7 +355,7 @@ def check(
     if format_ not in ("text", "json"):
         raise GradvizError(f"--format {format_}: choose text or json")
     model = load(target, _sets(set_))
-    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state)
+    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state, max_graph_nodes)
     if format_ == "json":
         sys.stdout.write(check_json(report))
     else:
@@ -359,6 +373,7 @@ def explain(
     latex: bool = typer.Option(False, "--latex", help="print a LaTeX align block instead of text"),
     format_: str = typer.Option("text", "--format", "-f", help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
     set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Write the chain rule out for one input: every path from the output down to it, as the product of its
     local partials, and their sum, which is the gradient. The graph is split into scalars, one number per node.
@@ -375,7 +390,12 @@ def explain(
         raise GradvizError(f"--format {format_}: choose text or json")
     _check_mode(mode, wrt)
     path, name = split_target(target)
-    graph = trace_file(path, name, "scalar", None, _sets(set_))
+    try:
+        graph = trace_file(path, name, "scalar", None, _sets(set_), max_graph_nodes=max_graph_nodes)
+    except GraphTooLarge as exc:
+        exc.todo = ("explain splits every array into numbers: give it a smaller input (--set), or see the "
+                    "gradients with gradviz trace --granularity tensor (--max-graph-nodes N sets the limit)")
+        raise
     out = Console(highlight=False)
     if mode == "forward":
         if latex or format_ == "json":
