@@ -9,7 +9,7 @@ from .backward import backward
 from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
-from .loader import find_state, leaf_values, load
+from .loader import find_state, leaf_values, load, settle_integers
 from .trace import run
 
 __all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError"]
@@ -27,7 +27,9 @@ def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, params
     """
     from .loader import as_leaf_value
     values, constants = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
-    graph = run(fn, values, granularity, find_state(fn, values, constants, params, consts))
+    state = find_state(fn, values, constants, params, consts)
+    settle_integers(fn, values, state)
+    graph = run(fn, values, granularity, state)
     graph.source = getattr(fn, "__qualname__", "")
     return backward(graph, seed_grad)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import GradvizError
 from ..graph import Edge, Graph
+from ..rounding import magnitudes
 from . import format as fmt
 from .clusters import Plan, plan
 
@@ -86,8 +87,9 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         lines += ["  " + m for m in members] + ["  }"]
     for src, dst, i in layers.drawn_edges(graph):
         edge = graph.edges[i]
-        lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(edge, on_path, i))}, "
-                     f"label=<{_edge_label(graph, edge)}>];")
+        chain = fmt.without_noise(edge.chain, magnitudes(graph).chain[i])
+        lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(chain, on_path, i))}, "
+                     f"label=<{_edge_label(graph, i)}>];")
     lines += _legend(graph, layers.shown[max(outputs)])
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -116,28 +118,30 @@ def _node_label(graph: Graph, node_id: int) -> str:
         head += f' <font color="{MUTED}">{_html(node.op)}</font>'
     if graph.granularity == "tensor":
         head += f' <font color="{MUTED}">{_html(fmt.shape(node.shape))}</font>'
+    m = magnitudes(graph)
     rows = [head, f"value = {_number(node.value)}"]
     if node.kind != "const":
-        rows.append(f"grad = {_number(node.grad)}")
+        rows.append(f"grad = {_number(node.grad, m.grad[node_id])}")
     if graph.wrt is not None and node.tangent is not None:  # forward mode ran
-        rows.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} = {_number(node.tangent)}</font>')
+        rows.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} = {_number(node.tangent, m.tangent[node_id])}</font>')
     if node.nondiff:
         rows.append(f'<font color="{NONDIFF}">⚠ not differentiable here</font>')
     return "<br/>".join(rows)
 
 
-def _edge_label(graph: Graph, edge: Edge) -> str:
+def _edge_label(graph: Graph, index: int) -> str:
+    edge, m = graph.edges[index], magnitudes(graph)
     if graph.nodes[edge.src].kind == "const":  # a constant only feeds the operation; no gradient to show
         return ""
     line = fmt.local_line(graph, edge)
     head, sep, rest = line.partition(" = ")
     # a long formula breaks after ∂result/∂input, so edge labels stay narrow and the figure compact
     top = f"{_html(head)}<br/>= {_html(rest)}" if sep and len(line) > 40 else _html(line)
-    chain = _html(fmt.chain_line(edge))
+    chain = _html(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
     if not fmt.finite(edge.local):
         top = f'<font color="{BAD}">{top}</font>'
     if graph.wrt is not None and edge.tangent is not None:  # forward mode: this edge's share of dst's tangent
-        chain += f'<br/><font color="{TANGENT}">share of ∂·/∂{_html(graph.wrt)} = {_number(edge.tangent)}</font>'
+        chain += f'<br/><font color="{TANGENT}">share of ∂·/∂{_html(graph.wrt)} = {_number(edge.tangent, m.share[index])}</font>'
     if not fmt.finite(edge.chain):
         return f'{top}<br/><font color="{BAD}"><b>{chain}</b></font>'
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
@@ -155,6 +159,7 @@ def _block_title(block, first_call: bool) -> str:
 def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str]:
     """Each block as one node; the edges that cross a block's border, grouped by what they join."""
     outputs = set(graph.output_ids())
+    m = magnitudes(graph)
     leaf_of = {}
     if graph.granularity == "scalar":  # an array leaf split into elements is still one input of a layer
         leaf_of = {i: name for name, ref in graph.leaves.items() for i in np.ravel(ref).tolist()}
@@ -191,7 +196,7 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
             leaf = leaf_of[node.id]
             value, grad = graph.leaf_value(leaf), graph.grad(leaf)
             label = (f"<b>{_html(leaf)}</b> <font color=\"{MUTED}\">{_html(fmt.shape(np.shape(value)))}</font>"
-                     f"<br/>value = {_number(value)}<br/>grad = {_number(grad)}")
+                     f"<br/>value = {_number(value)}<br/>grad = {_number(grad, m.leaf(graph, leaf))}")
         else:
             label = _node_label(graph, node.id)
         lines.append(f"  {name} [{_attrs(attrs)}, label=<{label}>];")
@@ -202,7 +207,7 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
         for i in sorted(leaving.get(b, ()))[:3]:
             node = graph.nodes[i]
             rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}:<br/>"
-                        f"value = {_number(node.value)}, grad = {_number(node.grad)}")
+                        f"value = {_number(node.value)}, grad = {_number(node.grad, m.grad[i])}")
         border = "output" if outputs & set(block.calls[-1]) else "op"
         _, _, fill, color, peripheries, _ = STYLES[border]
         lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '
@@ -211,37 +216,32 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
         edges = [graph.edges[i] for i in indexes]
         on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
         if graph.nodes[edges[0].src].kind == "const":  # a constant only feeds the layer: no gradient to show
-            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0], on, 0))}];")
+            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0].chain, on, 0))}];")
             continue
-        chain = _combined(edges)
+        chain = fmt.without_noise(_combined(edges, [e.chain for e in edges]),
+                                  _combined(edges, [m.chain[i] for i in indexes]))
         text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
         what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
         text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
         # highlighted (--wrt) when one of the edges drawn as this one is on a path to the leaf
-        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), on, 0))}, label=<{text}>];")
+        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(chain, on, 0))}, label=<{text}>];")
     return lines
 
 
-class _Chain:
-    """An edge-like holder of a combined chain, so crossing edges are styled by the gradient they carry."""
-
-    def __init__(self, chain: Any) -> None:
-        self.chain = chain
-
-
-def _combined(edges: list[Edge]) -> Any:
-    """The chains of edges drawn as one, summed per value they leave (the gradient a layer sends back to
-    that input); several values (the elements of a leaf at scalar granularity) side by side."""
+def _combined(edges: list[Edge], chains: list[Any]) -> Any:
+    """The chains (or their magnitudes) of edges drawn as one, summed per value they leave (the gradient a
+    layer sends back to that input); several values (the elements of a leaf at scalar granularity) side by side."""
     sums: dict[int, Any] = {}
-    for e in edges:
-        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(e.chain, dtype=float)
+    for e, c in zip(edges, chains):
+        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(c, dtype=float)
     if len(sums) == 1:
         return next(iter(sums.values()))
     return np.concatenate([np.ravel(v) for v in sums.values()])
 
 
-def _edge_style(edge: Edge, on_path: set[int] | None, index: int) -> dict[str, str]:
-    size = _magnitude(edge.chain)
+def _edge_style(chain: Any, on_path: set[int] | None, index: int) -> dict[str, str]:
+    """Width by |chain| (noise already read as 0), grey and dashed when it carries no gradient."""
+    size = _magnitude(chain)
     attrs: dict[str, str] = {}
     if not math.isfinite(size):
         attrs.update(color=BAD, fontcolor=BAD, penwidth="2.5")
@@ -291,8 +291,9 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
     return legend if anchor is None else legend + [f"  n{anchor} -> legend [style=invis];"]
 
 
-def _number(v: Any) -> str:
-    text = _html(fmt.value(v))
+def _number(v: Any, magnitude: Any = None) -> str:
+    """A value for a label; a small matrix one row per line."""
+    text = "<br/>".join(_html(row) for row in fmt.value(v, magnitude).split("\n"))
     return text if fmt.finite(v) else f'<font color="{BAD}"><b>{text}</b></font>'
 
 

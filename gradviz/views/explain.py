@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..graph import Graph
 from ..paths import Explanation, Path
+from ..rounding import magnitudes
 from . import format as fmt
 from .table import MAX_ROWS, _cut
 
@@ -45,7 +46,7 @@ def _factor(text: str, position: int) -> str:
 def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     shown = list(itertools.islice(ex.paths, max_paths))
     lines: list[str] = []
-    total = fmt.number(ex.total)
+    total = fmt.number(ex.total, magnitudes(graph).grad[ex.leaf])
     if ex.n_paths == 0:
         return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
     if ex.n_paths == 1 and shown:
@@ -166,21 +167,22 @@ def forward_tables(graph: Graph) -> Group:
     e_table = Table(title=f"Forward mode, ∂·/∂{wrt}", title_justify="left")
     for name in ("edge", "rule", "local", f"∂input/∂{wrt}", "share"):
         e_table.add_column(name, justify="left" if name in ("edge", "rule") else "right", overflow="fold")
-    for e in graph.edges[:MAX_ROWS]:
+    m = magnitudes(graph)
+    for k, e in enumerate(graph.edges[:MAX_ROWS]):
         e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
-                        _val(e.local), _val(graph.nodes[e.src].tangent), _val(e.tangent))
+                        _val(e.local), _val(graph.nodes[e.src].tangent, m.tangent[e.src]), _val(e.tangent, m.share[k]))
     _cut(e_table, len(graph.edges))
     n_table = Table(title=f"Tangents ∂node/∂{wrt}", title_justify="left")
     for name in ("node", "value", f"∂node/∂{wrt}"):
         n_table.add_column(name, justify="left" if name == "node" else "right", overflow="fold")
     for n in graph.nodes[:MAX_ROWS]:
-        n_table.add_row(Text(graph.label(n.id)), _val(n.value), _val(n.tangent))
+        n_table.add_row(Text(graph.label(n.id)), _val(n.value), _val(n.tangent, m.tangent[n.id]))
     _cut(n_table, len(graph.nodes))
     return Group(intro, e_table, n_table)
 
 
-def _val(v) -> Text:
-    return Text(fmt.value(v), style="" if fmt.finite(v) else "bold red")
+def _val(v, magnitude=None) -> Text:
+    return Text(fmt.value(v, magnitude), style="" if fmt.finite(v) else "bold red")
 
 
 def _num(v: float):

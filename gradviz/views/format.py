@@ -9,33 +9,57 @@ import numpy as np
 if TYPE_CHECKING:
     from ..graph import Edge, Graph
 
-FULL_ARRAY = 8  # arrays with at most this many elements are shown in full
+FULL_ARRAY = 12  # arrays with at most this many elements (a 3×4 matrix) are shown in full
+# A number is shown as 0 when it is smaller than this fraction of the magnitudes that were added up to make
+# it (gradviz/rounding.py): float64 rounds each addition by about 1e-16 of its size, so after thousands
+# of operations what is left of terms that cancel exactly is still far below 1e-12 of them.
+NOISE = 1e-12
 
 
-def number(v: Any) -> str:
-    """A number as a person would write it: 6, -3, 0.5, 1e-07, nan."""
-    v = float(v)
+def without_noise(v: Any, magnitude: Any) -> Any:
+    """v with every element that is zero up to rounding (|v| ≤ NOISE × the magnitude behind it) set to 0."""
+    if v is None or magnitude is None:
+        return v
+    arr = np.asarray(v, dtype=float)
+    noise = np.abs(arr) <= NOISE * np.asarray(magnitude, dtype=float)
+    if not noise.any():
+        return v
+    cleaned = np.where(noise, 0.0, arr)
+    return float(cleaned) if cleaned.ndim == 0 else cleaned
+
+
+def number(v: Any, magnitude: Any = None) -> str:
+    """A number as a person would write it: 6, -3, 0.5, 1e-07, nan; 0 when it is rounding noise."""
+    v = float(without_noise(v, magnitude))
     if v == 0:
         return "0"
     return f"{v:.4g}"
 
 
-def value(v: Any) -> str:
-    """A scalar, a small array in full, or a large array by shape and norm."""
+def value(v: Any, magnitude: Any = None) -> str:
+    """A scalar, a small array in full, or a large array by shape, norm, min and max; numbers that are
+    rounding noise against magnitude (the size of the terms they were summed from) read 0."""
     if v is None:
         return "—"
-    arr = np.asarray(v, dtype=float)
+    arr = np.asarray(without_noise(v, magnitude), dtype=float)
     if arr.ndim == 0:
         return number(arr)
     if arr.size <= FULL_ARRAY:
         return _nested(arr)
-    return f"{shape(arr.shape)} ‖·‖={number(np.linalg.norm(arr))}"
+    if not arr.size:
+        return f"{shape(arr.shape)} empty"
+    low, high = np.min(arr), np.max(arr)
+    if low == high:
+        return f"{shape(arr.shape)} all {number(low)}"
+    return (f"{shape(arr.shape)} ‖·‖={number(np.linalg.norm(arr))} "
+            f"min={number(low)} max={number(high)}")
 
 
 def _nested(arr: np.ndarray) -> str:
+    """[1, -2, 3]; a matrix one row per line (views that draw one line turn the breaks into spaces)."""
     if arr.ndim == 1:
         return "[" + ", ".join(number(x) for x in arr) + "]"
-    return "[" + ", ".join(_nested(row) for row in arr) + "]"
+    return "[" + ",\n ".join(_nested(row) for row in arr) + "]"
 
 
 def shape(s: tuple[int, ...]) -> str:
@@ -108,8 +132,9 @@ def local_line(graph: "Graph", edge: "Edge") -> str:
     return text if said == number_ else f"{text} = {number_}"
 
 
-def chain_line(edge: "Edge") -> str:
-    """`chain = 1 × -3 = -3` (upstream × local) for scalars; `chain = <array>` when arrays are involved."""
+def chain_line(edge: "Edge", upstream: Any = None, chain: Any = None) -> str:
+    """`chain = 1 × -3 = -3` (upstream × local) for scalars; `chain = <array>` when arrays are involved.
+    upstream and chain: the magnitudes behind those numbers (gradviz/rounding.py), so noise reads 0."""
     if edge.local is not None and np.ndim(edge.upstream) == 0 and np.ndim(edge.local) == 0:
-        return f"chain = {value(edge.upstream)} × {value(edge.local)} = {value(edge.chain)}"
-    return f"chain = {value(edge.chain)}"
+        return f"chain = {value(edge.upstream, upstream)} × {value(edge.local)} = {value(edge.chain, chain)}"
+    return f"chain = {value(edge.chain, chain)}"

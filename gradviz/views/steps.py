@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import GradvizError
 from ..graph import Graph
+from ..rounding import magnitudes
 from ..steps import Step, backward_steps
 from . import format as fmt
 from .dot import to_dot
@@ -50,11 +51,13 @@ def caption(graph: Graph, steps: list[Step], k: int) -> str:
     node = graph.nodes[step.node]
     name = graph.label(step.node)
     head = f"step {k} of {len(steps) - 1}: "
+    m = magnitudes(graph)
+    grad = fmt.value(node.grad, m.grad[step.node])
     if not step.edges:
-        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad)} (the seed)"
-    chains = " + ".join(fmt.value(graph.edges[i].chain) for i in step.edges)
+        return head + f"the output {name} starts backward with grad = {grad} (the seed)"
+    chains = " + ".join(fmt.value(graph.edges[i].chain, m.chain[i]) for i in step.edges)
     uses = "its one use" if len(step.edges) == 1 else f"its {len(step.edges)} uses"
-    total = f"{chains} = {fmt.value(node.grad)}" if len(step.edges) > 1 else fmt.value(node.grad)
+    total = f"{chains} = {grad}" if len(step.edges) > 1 else grad
     return head + f"grad of {name} is complete: the chain from {uses} gives {total}"
 
 

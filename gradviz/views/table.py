@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..graph import Graph
+from ..rounding import magnitudes
 from . import format as fmt
 
 MAX_ROWS = 200  # a table longer than this shows its first rows and says how many it left out
@@ -40,10 +41,12 @@ def backward_table(graph: Graph) -> Table:
     t.add_column("local", justify="right", overflow="fold")
     t.add_column("upstream", justify="right", overflow="fold")
     t.add_column("chain", justify="right", overflow="fold")
-    visited = [e for e in reversed(graph.edges) if e.chain is not None]
-    for e in visited[:MAX_ROWS]:
+    m = magnitudes(graph)
+    visited = [k for k in range(len(graph.edges) - 1, -1, -1) if graph.edges[k].chain is not None]
+    for k in visited[:MAX_ROWS]:
+        e = graph.edges[k]
         t.add_row(_label(f"{graph.label(e.src)} → {graph.label(e.dst)}"), _label(fmt.partial(graph, e)),
-                  _num(e.local), _num(e.upstream), _num(e.chain))
+                  _num(e.local), _num(e.upstream, m.grad[e.dst]), _num(e.chain, m.chain[k]))
     _cut(t, len(visited))
     return t
 
@@ -54,8 +57,9 @@ def gradient_table(graph: Graph) -> Table:
     t.add_column("leaf")
     t.add_column("value", justify="right", overflow="fold")
     t.add_column("∂output/∂leaf", justify="right", overflow="fold")
+    m = magnitudes(graph)
     for name in graph.leaves:
-        t.add_row(_label(name), _num(graph.leaf_value(name)), _num(graph.grad(name)))
+        t.add_row(_label(name), _num(graph.leaf_value(name)), _num(graph.grad(name), m.leaf(graph, name)))
     return t
 
 
@@ -76,8 +80,8 @@ def _label(text: str) -> Text:
     return Text(fmt.printable(text))
 
 
-def _num(v) -> Text:
-    return Text(fmt.value(v), style="" if fmt.finite(v) else "bold red")
+def _num(v, magnitude=None) -> Text:
+    return Text(fmt.value(v, magnitude), style="" if fmt.finite(v) else "bold red")
 
 
 def _cut(t: Table, total: int) -> None:
