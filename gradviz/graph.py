@@ -18,6 +18,7 @@ from .errors import GradvizError
 from .ops import OPS
 
 SCHEMA = "gradviz/graph@1"
+_LABEL_WIDTH = 40  # an expression label longer than this is written one operation deep
 
 
 class Node:
@@ -132,8 +133,31 @@ class Graph:
             return node.name
         label = self._labels.get(node_id)
         if label is None:
-            label = self._labels[node_id] = self._expression(node_id, depth=2)
+            label = self._labels[node_id] = self._output_label(node_id) or self._short_expression(node_id)
         return label
+
+    def _output_label(self, node_id: int) -> str | None:
+        """An output never bound to a name is called after the function that returned it (`forward`, and
+        `forward[0]`, `forward[1]`, … for the elements of an array output split into scalars)."""
+        function = self.source.rpartition(":")[2].rpartition(".")[2]  # a method or a nested function: its own name
+        if self.output is None or not function:
+            return None
+        if not isinstance(self.output, np.ndarray):
+            return function if int(self.output) == node_id else None
+        where = np.argwhere(self.output == node_id)
+        if not len(where):
+            return None
+        return function + ("[" + ",".join(str(int(i)) for i in where[0]) + "]" if self.output.ndim else "")
+
+    def _short_expression(self, node_id: int) -> str:
+        """The expression two operations deep, else one deep (its inputs' names whole), else cut after an
+        operator, so a name is never cut in the middle."""
+        for depth in (2, 1):
+            text = self._expression(node_id, depth)
+            if len(text) <= _LABEL_WIDTH:
+                return text
+        cut = max(text.rfind(c, 0, _LABEL_WIDTH) for c in "+-*/@,(")
+        return text[:cut + 1] + "…" if cut > 0 else text
 
     def _expression(self, node_id: int, depth: int) -> str:
         """A short label built from the inputs' labels, for a value never bound to a variable."""
@@ -157,7 +181,7 @@ class Graph:
         else:
             idx = node.ctx[1].get("idx", "…") if node.ctx else "…"
             text = op.label.format(*parts, idx=idx)
-        return text if len(text) <= 28 else text[:27] + "…"
+        return text
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:

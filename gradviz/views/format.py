@@ -96,7 +96,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
     if op is None:  # a graph saved by another version of gradviz: its rule text is all there is
         return rule
     _, _, rhs = rule.partition(" = ")
-    inputs = [graph.label(e.src) for e in graph.in_edges(edge.dst)]
+    inputs = [printable(graph.label(e.src)) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]
     if op.kind == "reduce":  # a tensor reduction reads element-wise: xᵢ is one element of the input
         rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{_grouped(src)}ᵢ")
@@ -111,7 +111,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         rhs = pattern.sub(lambda m: found[m.group(1)] if whole else _grouped(found[m.group(1)]), rhs)
     else:
         return rule
-    return f"∂{_grouped(graph.label(edge.dst))}/∂{_grouped(src)} = {rhs}"
+    return f"∂{_grouped(printable(graph.label(edge.dst)))}/∂{_grouped(src)} = {rhs}"
 
 
 def _grouped(label: str) -> str:
@@ -122,14 +122,39 @@ def _grouped(label: str) -> str:
 def local_line(graph: "Graph", edge: "Edge") -> str:
     """`∂(x[0]*w[0])/∂x[0] = w[0] = -3`: the rule with labels, then its number when the rule is not one."""
     text = partial(graph, edge)
+    number_ = _local_number(edge)
+    said = text.rsplit(" = ", 1)[-1].replace("−", "-")  # the rule may already be the number: ∂(x+y)/∂x = 1
+    return text if number_ is None or said == number_ else f"{text} = {number_}"
+
+
+def local_rule(graph: "Graph", edge: "Edge") -> str:
+    """local_line without its `∂result/∂input = `, for a view that names the edge beside it: `w[0] = -3`."""
+    line = local_line(graph, edge)
+    lhs = partial(graph, edge).partition(" = ")[0]
+    return line[len(lhs) + 3:] if line.startswith(lhs + " = ") else line
+
+
+def _local_number(edge: "Edge") -> str | None:
     if edge.local is None:  # an unmaterialised Jacobian: the rule says what multiplies the upstream
-        return text
+        return None
     local = np.asarray(edge.local, dtype=float)
     # a tensor's local partial that is the same for every element (1 for add, −1 for neg) is one number
     same = local.size > 0 and np.isfinite(local).all() and bool(np.all(local == local.ravel()[0]))
-    number_ = value(local.ravel()[0]) if same else value(local)
-    said = text.rsplit(" = ", 1)[-1].replace("−", "-")  # the rule may already be the number: ∂(x+y)/∂x = 1
-    return text if said == number_ else f"{text} = {number_}"
+    return value(local.ravel()[0]) if same else value(local)
+
+
+_BINARY = re.compile(r"(?<=[\w\])…])(?<!\d[eE])([+\-*/@]|\*\*)(?=[\w(\[…])")
+
+
+def breakable(text: str) -> str:
+    """An expression with spaces around its operators and after commas between arguments, so a table
+    can wrap it between names and numbers instead of inside one: `x[0]*w[0]` → `x[0] * w[0]`."""
+    text = _BINARY.sub(r" \1 ", text)
+    out, depth = [], 0
+    for c in text:
+        depth += (c == "[") - (c == "]")
+        out.append(", " if c == "," and depth == 0 else c)
+    return "".join(out)
 
 
 def chain_line(edge: "Edge", upstream: Any = None, chain: Any = None) -> str:
