@@ -256,14 +256,39 @@ class Graph:
         if bad:
             more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
             out.append(f"NaN or inf in {len(bad)} values or gradients: {'; '.join(bad[:3])}{more}")
-        nondiff = [self.label(n.id) for n in self.nodes if n.nondiff]
+        nondiff = self.nondiff_rules()
         if nondiff:
-            more = f" (and {len(nondiff) - 3} more)" if len(nondiff) > 3 else ""
-            out.append(f"not differentiable at {', '.join(nondiff[:3])}{more} (a tie, or exactly at a kink): "
-                       f"the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0")
-        if self.leaves and not self._output_reaches_a_leaf():
-            out.append(f"the output does not depend on any leaf ({', '.join(self.leaves)}): every gradient is 0")
+            at = "; ".join(f"{', '.join(labels[:3])}{f' (and {len(labels) - 3} more)' if len(labels) > 3 else ''}"
+                           f" ({rule})" for rule, labels in nondiff.items())
+            out.append(f"not differentiable at {at}: a tie, or exactly at a kink, where the rule gives 0, "
+                       f"so the local partial there is taken as 0")
+        why = self.no_leaf_reason()
+        if why:
+            out.append(why)
         return out
+
+    def nondiff_rules(self) -> dict[str, list[str]]:
+        """The rule of each operation where the derivative does not exist somewhere (the one that gave the
+        0 there: `∂max(x,y)/∂y = 1 if y > x else 0` for a ReLU at 0), with the labels of those nodes."""
+        rules: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n.nondiff:
+                edges = [e for e in self.in_edges(n.id) if self.nodes[e.src].kind != "const"]
+                rule = self.rule(edges[0]) if edges else str(n.op)
+                rules.setdefault(rule, []).append(self.label(n.id))
+        return rules
+
+    def no_leaf_reason(self) -> str | None:
+        """One line saying why no gradient reaches a leaf, when none does."""
+        if not self.leaves or self._output_reaches_a_leaf():
+            return None
+        names = ", ".join(self.leaves)
+        if all(self.nodes[i].kind == "const" for i in self.output_ids()):
+            why = ("the function returned a constant: the traced path took a branch that returns a value "
+                   f"computed without {names} (as `if x > 0: return x` does for x ≤ 0)")
+        else:
+            why = f"the output is computed from constants only, none of {names} takes part"
+        return f"the output does not depend on any leaf: {why}; every gradient is 0"
 
     def _output_reaches_a_leaf(self) -> bool:
         feeds = self.feeding(self.output_ids())

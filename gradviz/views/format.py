@@ -94,7 +94,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
 
     op = OPS.get(node.op)
     if op is None:  # a graph saved by another version of gradviz: its rule text is all there is
-        return rule
+        return printable(rule)
     _, _, rhs = rule.partition(" = ")
     inputs = [printable(graph.label(e.src)) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]
@@ -106,11 +106,11 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
         if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
-            return rule
+            return printable(rule)
         whole = rhs.strip() in found
         rhs = pattern.sub(lambda m: found[m.group(1)] if whole else _grouped(found[m.group(1)]), rhs)
     else:
-        return rule
+        return printable(rule)
     return f"∂{_grouped(printable(graph.label(edge.dst)))}/∂{_grouped(src)} = {rhs}"
 
 
@@ -130,8 +130,8 @@ def local_line(graph: "Graph", edge: "Edge") -> str:
 def local_rule(graph: "Graph", edge: "Edge") -> str:
     """local_line without its `∂result/∂input = `, for a view that names the edge beside it: `w[0] = -3`."""
     line = local_line(graph, edge)
-    lhs = partial(graph, edge).partition(" = ")[0]
-    return line[len(lhs) + 3:] if line.startswith(lhs + " = ") else line
+    lhs, sep, _ = partial(graph, edge).partition(" = ")
+    return line[len(lhs) + 3:] if sep and lhs.startswith("∂") else line
 
 
 def _local_number(edge: "Edge") -> str | None:
@@ -151,9 +151,11 @@ def breakable(text: str) -> str:
     can wrap it between names and numbers instead of inside one: `x[0]*w[0]` → `x[0] * w[0]`."""
     text = _BINARY.sub(r" \1 ", text)
     out, depth = [], 0
-    for c in text:
+    for i, c in enumerate(text):
         depth += (c == "[") - (c == "]")
-        out.append(", " if c == "," and depth == 0 else c)
+        # not inside an index (w[0,1]) nor between the sizes of a shape ((300,64)), nor where a space follows
+        spaced = c == "," and depth == 0 and not text[i + 1:i + 2].isdigit() and text[i + 1:i + 2] != " "
+        out.append(", " if spaced else c)
     return "".join(out)
 
 

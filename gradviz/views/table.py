@@ -93,9 +93,13 @@ def gradient_table(graph: Graph) -> Table:
 
 def tables(graph: Graph) -> Group:
     parts = [Fitted(forward_table(graph)), Fitted(backward_table(graph)), Fitted(gradient_table(graph))]
-    if any(n.nondiff for n in graph.nodes):
-        parts.append(Text("⚠ not differentiable at this point (a tie, or exactly at a kink): "
-                          "the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0", style="yellow"))
+    for rule, labels in graph.nondiff_rules().items():
+        at = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        parts.append(Text(f"⚠ {at}: not differentiable there (a tie, or exactly at a kink); the local partial "
+                          f"is taken as 0, as the rule {rule} gives", style="yellow"))
+    why = graph.no_leaf_reason()
+    if why:
+        parts.append(Text(why, style="yellow"))
     return Group(*parts)
 
 
