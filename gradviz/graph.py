@@ -140,7 +140,7 @@ class Graph:
         """An output never bound to a name is called after the function that returned it (`forward`, and
         `forward[0]`, `forward[1]`, … for the elements of an array output split into scalars)."""
         function = self.source.rpartition(":")[2].rpartition(".")[2]  # a method or a nested function: its own name
-        if self.output is None or not function:
+        if self.output is None or not function.isidentifier():  # a lambda: its expression says more
             return None
         if not isinstance(self.output, np.ndarray):
             return function if int(self.output) == node_id else None

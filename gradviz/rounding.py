@@ -72,7 +72,13 @@ def _reverse(graph: Graph) -> Magnitudes:
         if e.chain is None:
             continue
         up = grad[e.dst] if grad[e.dst] is not None else np.abs(np.asarray(e.upstream, dtype=float))
-        chain[k] = c = abs(float(e.local)) * float(up) if scalar else _tensor_chain(graph, e, up)
+        if not scalar:
+            c = _tensor_chain(graph, e, up)
+        elif e.local is None or np.ndim(up) or np.isnan(up):  # a saved graph may say less than backward knew
+            c = _carried(e.chain, e.upstream, up)
+        else:
+            c = abs(float(e.local)) * float(up)
+        chain[k] = c
         if grad[e.src] is not None:  # None: a step-by-step snapshot where src is not finished yet
             grad[e.src] = grad[e.src] + c
     return Magnitudes(grad, chain)

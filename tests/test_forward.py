@@ -56,7 +56,7 @@ def test_json_carries_tangents(tmp_path):
     by_label = {n["label"]: n["tangent"] for n in data["nodes"]}
     # y = max(x·w + b, 0) with x[1] = −2: ∂·/∂w[1] is −2 from the dot product up
     assert by_label == {"x": [0.0, 0.0, 0.0], "w": [0.0, 1.0, 0.0], "b": 0.0, "x@w": -2.0, "z": -2.0, "0": None,
-                        "max(z,0)": -2.0}
+                        "forward": -2.0}
     assert [e["tangent"] for e in data["edges"]] == [0.0, -2.0, -2.0, 0.0, -2.0, None]
     run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "json", "-o", dest)
     plain = json.loads(dest.read_text())

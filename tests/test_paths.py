@@ -69,7 +69,7 @@ def test_neuron_weight_reads_like_the_notes():
     # y = max(z, 0), z = Σ x[i]·w[i] + b = 6 > 0:  ∂y/∂w[0] = 1 · 1 · x[0] = 1
     out = run_cli("explain", SAMPLES / "neuron.py", "--wrt", "w[0]")
     assert out.returncode == 0, out.stderr
-    assert "∂max(z,0)/∂w[0] = ∂max(z,0)/∂z · ∂z/∂(x[0]*w[0]) · ∂(x[0]*w[0])/∂w[0] = 1 · 1 · 1 = 1" in out.stdout
+    assert "∂forward/∂w[0] = ∂forward/∂z · ∂z/∂(x[0]*w[0]) · ∂(x[0]*w[0])/∂w[0] = 1 · 1 · 1 = 1" in out.stdout
 
 
 def test_array_leaf_explains_every_element_in_json():

@@ -49,12 +49,16 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     total = fmt.number(ex.total, magnitudes(graph).grad[ex.leaf])
     if ex.n_paths == 0:
         return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
+    explained: set[int] = set()
     if ex.n_paths == 1 and shown:
         p = shown[0]
-        lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
-        middle = "" if factors == lhs else f"{factors} = "
-        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
-        lines.append(f"{lhs} = {middle}{numbers}{fmt.number(p.product)}")
+        if len(p.locals) == 1:  # one factor: its rule is the whole story, ∂(x*y)/∂x = y = 3
+            lines.append(fmt.local_line(graph, _edges(graph, p)[0]))
+        else:
+            lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
+            numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+            lines.append(f"{lhs} = {factors} = {numbers}{fmt.number(p.product)}")
+            lines += _rules(graph, p, explained)
         lines.append("one path from the output down to " + ex.wrt + ": the chain rule is the product of the "
                      "local partials along it")
         return Text("\n".join(lines) + "\n")
@@ -65,6 +69,7 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     for k, p in enumerate(shown, 1):
         numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
         lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {numbers}{fmt.number(p.product)}")
+        lines += _rules(graph, p, explained, indent=" " * (width + 9))
     if len(shown) == ex.n_paths:
         lines.append(f"{lhs} = {' + '.join(fmt.number(p.product) for p in shown)} = {total}")
     else:
@@ -72,6 +77,24 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
         lines.append(f"{lhs} = sum over all {_paths(ex.n_paths)} = {total}  (backward computes this sum without "
                      "listing the paths: each node adds up what its consumers pass down)")
     return Text("\n".join(lines) + "\n")
+
+
+def _edges(graph: Graph, path: Path) -> list:
+    """The edges a path takes, from the output down (x*x has two edges from x: the one with this local)."""
+    edges = []
+    for dst, src, local in zip(path.nodes, path.nodes[1:], path.locals):
+        edges.append(next(e for e in graph.in_edges(dst) if e.src == src and float(e.local) == local))
+    return edges
+
+
+def _rules(graph: Graph, path: Path, explained: set[int], indent: str = "  ") -> list[str]:
+    """Each factor of the path beside its rule and number (`∂(x*y)/∂x = y = 3`), once per explanation."""
+    lines = []
+    for e in _edges(graph, path):
+        if id(e) not in explained:
+            explained.add(id(e))
+            lines.append(indent + fmt.local_line(graph, e))
+    return lines
 
 
 def _paths(n: int, more: str = "") -> str:
