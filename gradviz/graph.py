@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -176,8 +177,12 @@ class Graph:
                 part = f"({part})"
             parts.append(part)
         if op.kind == "reduce" and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
-            shown = parts[:3] + (["…"] if len(parts) > 3 else [])
-            text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
+            run = _slice(parts)
+            if run is not None:  # max(x[0,0],x[0,1],x[0,2]) is max(x[0,0:3])
+                text = f"{op.name}({run})"
+            else:
+                shown = parts[:3] + (["…"] if len(parts) > 3 else [])
+                text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
         else:
             idx = node.ctx[1].get("idx", "…") if node.ctx else "…"
             text = op.label.format(*parts, idx=idx)
@@ -295,7 +300,7 @@ class Graph:
         return any(feeds[n.id] for n in self.nodes if n.kind == "leaf")
 
     # -- figures: the views are imported here only, so the data model never depends on them ----------
-    def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
+    def render(self, path: str | Path, format: str | None = None, rankdir: str | None = None,
                wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
         """Write the graph to path as svg, png, pdf, dot, mermaid or json (default: from the extension);
         collapse draws each layer (a method call of an object) as one node. An existing file that gradviz
@@ -318,6 +323,29 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+
+_ELEMENT = re.compile(r"(.+)\[(\d+(?:,\d+)*)\]")
+
+
+def _slice(parts: list[str]) -> str | None:
+    """`x[0:3]` or `x[1,0:3]` when the parts are consecutive elements of one array along one axis, else None."""
+    found = [_ELEMENT.fullmatch(p) for p in parts]
+    if not all(found) or len({m.group(1) for m in found}) != 1:
+        return None
+    idx = [[int(i) for i in m.group(2).split(",")] for m in found]
+    if len({len(i) for i in idx}) != 1:
+        return None
+    moving = [d for d in range(len(idx[0])) if len({i[d] for i in idx}) > 1]
+    if len(moving) != 1:
+        return None
+    axis = moving[0]
+    start = idx[0][axis]
+    if [i[axis] for i in idx] != list(range(start, start + len(idx))):
+        return None
+    spots = [str(i) for i in idx[0]]
+    spots[axis] = f"{start}:{start + len(idx)}"
+    return f"{found[0].group(1)}[{','.join(spots)}]"
 
 
 def _const_label(value: Any) -> str:

@@ -12,7 +12,8 @@ import pytest
 import gradviz
 from gradviz import trace_file
 from gradviz.errors import GradvizError
-from gradviz.views.dot import to_dot, wrt_edges
+from gradviz.forward import forward_mode
+from gradviz.views.dot import FONT, to_dot, wrt_edges
 from gradviz.views.format import partial
 from gradviz.views.render import render
 
@@ -90,7 +91,7 @@ def test_dead_relu_and_nan_are_marked():
     dead = gradviz.trace(lambda x: max(x, 0.0), x=-2.0)
     assert 'style="dashed"' in to_dot(dead)
     kink = gradviz.trace(lambda x: max(x, 0.0), x=0.0)
-    assert "⚠ not differentiable here" in to_dot(kink)
+    assert "▲ not differentiable here" in to_dot(kink)
     bad = gradviz.trace(lambda x: x / 0.0, x=1.0)
     assert '<font color="#dc2626"><b>inf</b></font>' in to_dot(bad)
 
@@ -165,3 +166,21 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_every_character_of_the_figures_is_drawn_by_the_embedded_renderer(embedded):
+    """Its built-in fonts lack some symbols (⚠, ∝): a missing one is drawn as the same empty box as a
+    private-use character, so its PNG is byte for byte that box's."""
+    sources = [to_dot(trace_file(path, granularity=g)) for path in sorted((ROOT / "samples").glob("*.py"))
+               for g in ("scalar", "tensor")]
+    neuron = trace_file(ROOT / "samples/neuron.py", granularity="scalar")
+    sources.append(to_dot(forward_mode(neuron, "w[0]")))
+    sources.append(to_dot(trace_file(ROOT / "samples/spiral_mlp.py"), collapse=True))
+    used = sorted({c for source in sources for c in source if ord(c) > 127})
+
+    def drawn(char: str) -> bytes:
+        return render(f'digraph {{ a [fontname="{FONT}", label="{char}"]; }}', "png")[0]
+
+    box = drawn("\ue000")
+    missing = [c for c in used if drawn(c) == box]
+    assert not missing, f"drawn as empty boxes: {' '.join(missing)}"

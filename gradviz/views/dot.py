@@ -20,7 +20,10 @@ from ..rounding import magnitudes
 from . import format as fmt
 from .clusters import Plan, plan
 
-FONT = "Helvetica,Arial,sans-serif"
+# one family: the embedded renderer has metrics for Helvetica (a list falls back to Times' narrower ones and
+# text overflows its box); SVG viewers and system Graphviz map it to their sans-serif
+FONT = "Helvetica"
+WARN = "▲"  # the figure's mark of a point where a derivative does not exist (⚠ is in no font of the embedded renderer)
 RANKDIRS = ("LR", "TB")
 
 # kind: (shape, style, fill, border, peripheries, legend text)
@@ -53,7 +56,9 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
     outputs = set(graph.output_ids())
     title = (f"{graph.source or 'graph'} · {graph.granularity} granularity · "
              f"output = {fmt.value(graph.output_value)}")
-    if wrt is not None:
+    if graph.wrt is not None:
+        title += f" · forward mode: every node's tangent ∂·/∂{graph.wrt}"
+    elif wrt is not None:
         title += f" · paths to {wrt} highlighted"
     layers = plan(graph)
     if collapse:
@@ -63,7 +68,8 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, ordering=in, nodesep=0.25, ranksep=0.5, '
         f"label=<<b>{_html(title)}</b>>];",
         f'  node [fontname="{FONT}", fontsize=11, margin="0.08,0.04"];',
-        f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7];',
+        # decorate: a thin line joins each label to its edge, so siblings' labels cannot be mistaken
+        f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7, decorate=true];',
     ]
     if collapse:
         return "\n".join(lines + _collapsed(graph, layers, on_path) + _legend(graph, None) + ["}"]) + "\n"
@@ -87,7 +93,10 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         lines += ["  " + m for m in members] + ["  }"]
     for src, dst, i in layers.drawn_edges(graph):
         edge = graph.edges[i]
-        chain = fmt.without_noise(edge.chain, magnitudes(graph).chain[i])
+        m = magnitudes(graph)
+        # width by what the edge carries: the chain, or in forward mode the tangent share
+        chain = (fmt.without_noise(edge.chain, m.chain[i]) if graph.wrt is None
+                 else fmt.without_noise(edge.tangent, m.share[i]))
         lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(chain, on_path, i))}, "
                      f"label=<{_edge_label(graph, i)}>];")
     lines += _legend(graph, layers.shown[max(outputs)])
@@ -120,12 +129,14 @@ def _node_label(graph: Graph, node_id: int) -> str:
         head += f' <font color="{MUTED}">{_html(fmt.shape(node.shape))}</font>'
     m = magnitudes(graph)
     rows = [head, f"value = {_number(node.value)}"]
-    if node.kind != "const":
+    if graph.wrt is not None:  # forward mode: tangents only, no reverse-mode gradients beside them
+        if node.tangent is not None:
+            rows.append(f'<font color="{TANGENT}">∂{_html(fmt.grouped(graph.label(node_id)))}/∂{_html(graph.wrt)} = '
+                        f'{_number(node.tangent, m.tangent[node_id])}</font>')
+    elif node.kind != "const":
         rows.append(f"grad = {_number(node.grad, m.grad[node_id])}")
-    if graph.wrt is not None and node.tangent is not None:  # forward mode ran
-        rows.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} = {_number(node.tangent, m.tangent[node_id])}</font>')
     if node.nondiff:
-        rows.append(f'<font color="{NONDIFF}">⚠ not differentiable here</font>')
+        rows.append(f'<font color="{NONDIFF}">{WARN} not differentiable here</font>')
     return "<br/>".join(rows)
 
 
@@ -137,11 +148,15 @@ def _edge_label(graph: Graph, index: int) -> str:
     head, sep, rest = line.partition(" = ")
     # a long formula breaks after ∂result/∂input, so edge labels stay narrow and the figure compact
     top = f"{_html(head)}<br/>= {_html(rest)}" if sep and len(line) > 40 else _html(line)
-    chain = _html(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
     if not fmt.finite(edge.local):
         top = f'<font color="{BAD}">{top}</font>'
-    if graph.wrt is not None and edge.tangent is not None:  # forward mode: this edge's share of dst's tangent
-        chain += f'<br/><font color="{TANGENT}">share of ∂·/∂{_html(graph.wrt)} = {_number(edge.tangent, m.share[index])}</font>'
+    if graph.wrt is not None:  # forward mode: this edge's share of its result's tangent, local × the input's
+        if edge.tangent is None:
+            return top
+        share = _html(fmt.share_line(edge, graph.nodes[edge.src].tangent, m.tangent[edge.src], m.share[index]))
+        color = TANGENT if fmt.finite(edge.tangent) else BAD
+        return f'{top}<br/><font color="{color}">{share}</font>'
+    chain = _html(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
     if not fmt.finite(edge.chain):
         return f'{top}<br/><font color="{BAD}"><b>{chain}</b></font>'
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
@@ -267,28 +282,35 @@ def _magnitude(v: Any) -> float:
 
 
 def _legend(graph: Graph, anchor: int | None) -> list[str]:
-    """One small table placed just past the output (an invisible edge from it), out of the graph's way."""
+    """One small table beside the output (in its rank), out of the graph's way without widening it."""
     rows = []
     for shape, style, fill, border, peripheries, text in STYLES.values():
         look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if shape != "box" or "rounded" in style else "")
         rows.append(f'<tr><td bgcolor="{fill}" color="{border}" border="{peripheries}"{look} fixedsize="true" '
                     f'width="24" height="14"> </td><td align="left">{text}</td></tr>')
-    what = "|chain|" if graph.granularity == "scalar" else "‖chain‖"
-    notes = [
-        "edge value → result: ∂result/∂value = rule = local",
-        f'<font color="{MUTED}">chain = upstream × local (the gradient it carries)</font>',
-        "grad = ∂output/∂value = sum of its outgoing chains",
-        f"edge width ∝ log {what}",
-        f'<font color="{MUTED}">dashed grey: no gradient flows</font>',
-        f'<font color="{BAD}">red: NaN or inf</font> · <font color="{NONDIFF}">⚠ not differentiable</font>',
-    ]
-    if graph.wrt is not None:
-        notes.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} (forward mode) = sum of the shares, '
-                     f"local × ∂input/∂{_html(graph.wrt)}, on its incoming edges</font>")
+    bars = "|{}|" if graph.granularity == "scalar" else "‖{}‖"
+    if graph.wrt is None:
+        notes = [
+            "edge value → result: ∂result/∂value = rule = local",
+            f'<font color="{MUTED}">chain = upstream × local (the gradient it carries)</font>',
+            "grad = ∂output/∂value = sum of its outgoing chains",
+            f"edge width grows with log {bars.format('chain')}",
+            f'<font color="{MUTED}">dashed grey: no gradient flows</font>',
+        ]
+    else:
+        wrt = _html(graph.wrt)
+        notes = [
+            "edge value → result: ∂result/∂value = rule = local",
+            f'<font color="{TANGENT}">share = local × ∂value/∂{wrt} (forward mode)</font>',
+            f'<font color="{TANGENT}">∂result/∂{wrt} = sum of the shares on its incoming edges</font>',
+            f"edge width grows with log {bars.format('share')}",
+            f'<font color="{MUTED}">dashed grey: does not depend on {wrt}</font>',
+        ]
+    notes.append(f'<font color="{BAD}">red: NaN or inf</font> · <font color="{NONDIFF}">{WARN} not differentiable</font>')
     rows += [f'<tr><td colspan="2" align="left">{n}</td></tr>' for n in notes]
     table = f'<table border="0" cellborder="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
     legend = [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];']
-    return legend if anchor is None else legend + [f"  n{anchor} -> legend [style=invis];"]
+    return legend if anchor is None else legend + [f"  {{rank=same; n{anchor}; legend}}"]
 
 
 def _number(v: Any, magnitude: Any = None) -> str:

@@ -99,7 +99,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
     inputs = [printable(graph.label(e.src)) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]
     if op.kind == "reduce":  # a tensor reduction reads element-wise: xᵢ is one element of the input
-        rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{_grouped(src)}ᵢ")
+        rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{grouped(src)}ᵢ")
     elif op.kind in _RULE_VARS:
         names = op.variables or (_CLIP_VARS if op.name == "clip" else _RULE_VARS[op.kind])
         found = dict(zip(names, inputs))
@@ -108,13 +108,13 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
             return printable(rule)
         whole = rhs.strip() in found
-        rhs = pattern.sub(lambda m: found[m.group(1)] if whole else _grouped(found[m.group(1)]), rhs)
+        rhs = pattern.sub(lambda m: found[m.group(1)] if whole else grouped(found[m.group(1)]), rhs)
     else:
         return printable(rule)
-    return f"∂{_grouped(printable(graph.label(edge.dst)))}/∂{_grouped(src)} = {rhs}"
+    return f"∂{grouped(printable(graph.label(edge.dst)))}/∂{grouped(src)} = {rhs}"
 
 
-def _grouped(label: str) -> str:
+def grouped(label: str) -> str:
     """A label inside a formula: in parentheses when it is itself an expression."""
     return f"({label})" if any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label) else label
 
@@ -165,3 +165,10 @@ def chain_line(edge: "Edge", upstream: Any = None, chain: Any = None) -> str:
     if edge.local is not None and np.ndim(edge.upstream) == 0 and np.ndim(edge.local) == 0:
         return f"chain = {value(edge.upstream, upstream)} × {value(edge.local)} = {value(edge.chain, chain)}"
     return f"chain = {value(edge.chain, chain)}"
+
+
+def share_line(edge: "Edge", tangent: Any, tangent_size: Any = None, share_size: Any = None) -> str:
+    """Forward mode: `share = -3 × 1 = -3` (local × the input's tangent) for scalars; `share = <array>` else."""
+    if edge.local is not None and np.ndim(tangent) == 0 and np.ndim(edge.local) == 0:
+        return f"share = {value(edge.local)} × {value(tangent, tangent_size)} = {value(edge.tangent, share_size)}"
+    return f"share = {value(edge.tangent, share_size)}"

@@ -131,15 +131,18 @@ show(parseInt(location.hash.slice(1), 10) || 0);
 MAX_STEPS = 200  # one figure per step: past this, a graph is too big to page through one node at a time
 
 
-def write_steps(graph: Graph, folder: Path, title: str, rankdir: str = "LR") -> tuple[int, str]:
-    """Write step_000.svg, … and index.html into folder; returns (number of figures, renderer used)."""
+def write_steps(graph: Graph, folder: Path, title: str, rankdir: str | None = None) -> tuple[int, str]:
+    """Write step_000.svg, … and index.html into folder; returns (number of figures, renderer used).
+    Without a rankdir every step takes the direction that fits the last one (views/render.fitted)."""
     from ..output import write_atomic
-    from .render import render
+    from .render import fitted, render
 
     steps = backward_steps(graph)
     if len(steps) > MAX_STEPS:
         raise GradvizError(f"--steps draws one figure per backward step and this graph has {len(steps)} "
                            f"(at most {MAX_STEPS}): try --granularity tensor or a smaller model")
+    if rankdir is None:
+        rankdir = fitted(lambda direction: step_dot(graph, steps, len(steps) - 1, direction), "svg")[2]
     for old in folder.glob("step_*.svg"):  # a previous, longer run must not leave stale steps behind
         old.unlink()
     files, captions, renderer = [], [], ""
