@@ -30,17 +30,25 @@ _BILINEAR = {"matmul"}
 class Magnitudes:
     """Per node and per edge, the size of the terms each number was summed from (None: not differentiated)."""
 
+    value: list[Any]  # node id -> magnitude behind node.value (the terms of a sum: x·0.1 + x·0.2 − x·0.3)
     grad: list[Any]  # node id -> magnitude behind node.grad
     chain: list[Any]  # edge index -> magnitude behind edge.chain
     tangent: list[Any] | None = None  # forward mode: node id -> magnitude behind node.tangent
     share: list[Any] | None = None  # forward mode: edge index -> magnitude behind edge.tangent
 
+    def output_value(self, graph: Graph) -> Any:
+        """The magnitude behind graph.output_value, shaped like it."""
+        return _gather(self.value, graph.output)
+
     def leaf(self, graph: Graph, name: str) -> Any:
         """The magnitude behind graph.grad(name), shaped like it."""
-        ref = graph.leaves[name]
-        if isinstance(ref, np.ndarray):
-            return np.array([self.grad[i] for i in ref.ravel().tolist()], dtype=float).reshape(ref.shape)
-        return self.grad[int(ref)]
+        return _gather(self.grad, graph.leaves[name])
+
+
+def _gather(per_node: list[Any], ref: Any) -> Any:
+    if isinstance(ref, np.ndarray):
+        return np.array([per_node[i] for i in ref.ravel().tolist()], dtype=float).reshape(ref.shape)
+    return per_node[int(ref)]
 
 
 _cache: "weakref.WeakKeyDictionary[Graph, tuple[str | None, Magnitudes]]" = weakref.WeakKeyDictionary()
@@ -52,6 +60,7 @@ def magnitudes(graph: Graph) -> Magnitudes:
     if cached is not None and cached[0] == graph.wrt:
         return cached[1]
     m = _reverse(graph)
+    m.value = _values(graph)
     if graph.wrt is not None:
         m.tangent, m.share = _forward(graph)
     _cache[graph] = (graph.wrt, m)
@@ -81,7 +90,7 @@ def _reverse(graph: Graph) -> Magnitudes:
         chain[k] = c
         if grad[e.src] is not None:  # None: a step-by-step snapshot where src is not finished yet
             grad[e.src] = grad[e.src] + c
-    return Magnitudes(grad, chain)
+    return Magnitudes([], grad, chain)
 
 
 def _seeds(graph: Graph) -> dict[int, Any]:
@@ -130,6 +139,34 @@ def _carried(result: Any, through: Any, size: Any) -> np.ndarray:
     return result * max(1.0, ratio)
 
 
+def _values(graph: Graph) -> list[Any]:
+    """The forward pass with every factor taken as its magnitude: a leaf's or a constant's is its own size,
+    an operation's the sum over its inputs of |local| × theirs (first order: a sum adds its terms' sizes, a
+    product scales them). Where no such rule exists (a saved graph's unknown operation), the value's own size."""
+    nodes = graph.nodes
+    scalar = graph.granularity == "scalar"
+    size: list[Any] = [None] * len(nodes)
+    own = {n.id for n in nodes if n.kind != "op"}
+    for e in graph.edges:  # in creation order: every input is finished before its result
+        if nodes[e.src].kind == "const" or e.dst in own:
+            continue
+        t = size[e.src] if e.src not in own else np.abs(np.asarray(nodes[e.src].value, dtype=float))
+        if scalar:
+            share = None if e.local is None else abs(float(e.local)) * float(t)
+        else:
+            share = _tensor_tangent(graph, e, t)
+        if share is None or not np.all(np.isfinite(share)):
+            own.add(e.dst)
+            continue
+        size[e.dst] = share if size[e.dst] is None else size[e.dst] + share
+    for n in nodes:
+        if n.id in own or size[n.id] is None:
+            size[n.id] = np.abs(np.asarray(n.value, dtype=float))
+        if scalar:
+            size[n.id] = float(size[n.id])
+    return size
+
+
 def _forward(graph: Graph) -> tuple[list[Any], list[Any]]:
     """Forward mode's tangents with every factor taken as its magnitude (the tangent of wrt is 1)."""
     nodes, edges = graph.nodes, graph.edges
@@ -148,6 +185,8 @@ def _forward(graph: Graph) -> tuple[list[Any], list[Any]]:
             s = abs(float(e.local)) * float(t)
         else:
             s = _tensor_tangent(graph, e, t)
+            if s is None:
+                s = _carried(e.tangent, graph.nodes[e.src].tangent, t)
         share[k] = s
         tangent[e.dst] = tangent[e.dst] + s
     if scalar:
@@ -155,7 +194,8 @@ def _forward(graph: Graph) -> tuple[list[Any], list[Any]]:
     return tangent, share
 
 
-def _tensor_tangent(graph: Graph, e: Any, t: np.ndarray) -> np.ndarray:
+def _tensor_tangent(graph: Graph, e: Any, t: np.ndarray) -> np.ndarray | None:
+    """The JVP of one tensor edge with every factor taken as its magnitude; None without a rule for it."""
     dst = graph.nodes[e.dst]
     op = OPS.get(dst.op) if dst.op else None
     if op is not None and op.kind == "elementwise" and e.local is not None:
@@ -167,4 +207,4 @@ def _tensor_tangent(graph: Graph, e: Any, t: np.ndarray) -> np.ndarray:
             return np.sum(np.abs(e.local) * t, axis=axes).reshape(np.shape(dst.value))
         if op.kind == "shape" or op.name in _BILINEAR:
             return np.abs(op.jvp[e.arg](t, tuple(np.abs(a) for a in args), np.abs(dst.value), params))
-    return _carried(e.tangent, graph.nodes[e.src].tangent, t)
+    return None

@@ -55,7 +55,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
     path_nodes = {graph.edges[i].src for i in on_path or ()} | {graph.edges[i].dst for i in on_path or ()}
     outputs = set(graph.output_ids())
     title = (f"{graph.source or 'graph'} · {graph.granularity} granularity · "
-             f"output = {fmt.value(graph.output_value)}")
+             f"output = {fmt.value(graph.output_value, magnitudes(graph).output_value(graph))}")
     if graph.wrt is not None:
         title += f" · forward mode: every node's tangent ∂·/∂{graph.wrt}"
     elif wrt is not None:
@@ -128,7 +128,7 @@ def _node_label(graph: Graph, node_id: int) -> str:
     if graph.granularity == "tensor":
         head += f' <font color="{MUTED}">{_html(fmt.shape(node.shape))}</font>'
     m = magnitudes(graph)
-    rows = [head, f"value = {_number(node.value)}"]
+    rows = [head, f"value = {_number(node.value, m.value[node_id])}"]
     if graph.wrt is not None:  # forward mode: tangents only, no reverse-mode gradients beside them
         if node.tangent is not None:
             rows.append(f'<font color="{TANGENT}">∂{_html(fmt.grouped(graph.label(node_id)))}/∂{_html(graph.wrt)} = '
@@ -222,7 +222,7 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
         for i in sorted(leaving.get(b, ()))[:3]:
             node = graph.nodes[i]
             rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}:<br/>"
-                        f"value = {_number(node.value)}, grad = {_number(node.grad, m.grad[i])}")
+                        f"value = {_number(node.value, m.value[i])}, grad = {_number(node.grad, m.grad[i])}")
         border = "output" if outputs & set(block.calls[-1]) else "op"
         _, _, fill, color, peripheries, _ = STYLES[border]
         lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '

@@ -129,7 +129,8 @@ def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
             lead = r"&\quad + \cdots" if shown else f"{lhs} &= \\cdots"
             rows.append(lead + r" && \text{(" + _paths(ex.n_paths - len(shown), "more ") + r")}")
         paths = "the one path" if ex.n_paths == 1 else f"sum over {_paths(ex.n_paths)}"
-        rows.append(f"&= {_tex_number(ex.total)} && " + r"\text{(" + paths + r")}")
+        total = _tex_number(ex.total, magnitudes(graph).grad[ex.leaf])
+        rows.append(f"&= {total} && " + r"\text{(" + paths + r")}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
@@ -166,8 +167,8 @@ def _tex_group(label: str) -> str:
     return _tex(label) if _BARE.fullmatch(label) else r"\left(" + _tex(label) + r"\right)"
 
 
-def _tex_number(v: float) -> str:
-    text = fmt.number(v)
+def _tex_number(v: float, magnitude: float | None = None) -> str:
+    text = fmt.number(v, magnitude)
     if "e" in text:
         mantissa, exp = text.split("e")
         return rf"{mantissa} \times 10^{{{int(exp)}}}"
@@ -199,7 +200,7 @@ def forward_tables(graph: Graph) -> Group:
     for name in ("node", "value", f"∂node/∂{wrt}"):
         n_table.add_column(name, justify="left" if name == "node" else "right", overflow="fold")
     for n in graph.nodes[:MAX_ROWS]:
-        n_table.add_row(Text(graph.label(n.id)), _val(n.value), _val(n.tangent, m.tangent[n.id]))
+        n_table.add_row(Text(graph.label(n.id)), _val(n.value, m.value[n.id]), _val(n.tangent, m.tangent[n.id]))
     _cut(n_table, len(graph.nodes))
     return Group(intro, e_table, n_table)
 

@@ -31,7 +31,7 @@ def to_mermaid(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str
         head = graph.label(node.id) + (f" ({node.op})" if node.kind == "op" else "")
         if graph.granularity == "tensor":
             head += f" {fmt.shape(node.shape)}"
-        rows = [head, f"value = {fmt.value(node.value)}"]
+        rows = [head, f"value = {fmt.value(node.value, m.value[node.id])}"]
         if node.kind != "const":
             rows.append(f"grad = {fmt.value(node.grad, m.grad[node.id])}")
         if node.nondiff:

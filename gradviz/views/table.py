@@ -15,6 +15,7 @@ MAX_ROWS = 200  # a table longer than this shows its first rows and says how man
 
 def forward_table(graph: Graph) -> Table:
     tensor = graph.granularity == "tensor"
+    m = magnitudes(graph)
     t = _table("Forward pass")
     t.add_column("node")
     t.add_column("op" + (" shape" if tensor else ""))
@@ -23,7 +24,7 @@ def forward_table(graph: Graph) -> Table:
     for n in graph.nodes[:MAX_ROWS]:
         op = (n.op or n.kind) + (" ⚠" if n.nondiff else "") + (f" {fmt.shape(n.shape)}" if tensor else "")
         inputs = ", ".join(graph.label(e.src) for e in graph.in_edges(n.id))
-        t.add_row(_label(graph.label(n.id)), Text(op), _label(inputs), _num(n.value))
+        t.add_row(_label(graph.label(n.id)), Text(op), _label(inputs), _num(n.value, m.value[n.id]))
     _cut(t, len(graph.nodes))
     return t
 
@@ -80,12 +81,12 @@ class Fitted:
 
 
 def gradient_table(graph: Graph) -> Table:
-    out = fmt.value(graph.output_value)
+    m = magnitudes(graph)
+    out = fmt.value(graph.output_value, m.output_value(graph))
     t = _table(f"Gradient (output = {out})")
     t.add_column("leaf")
     t.add_column("value", justify="right")
     t.add_column("∂output/∂leaf", justify="right")
-    m = magnitudes(graph)
     for name in graph.leaves:
         t.add_row(_label(name), _num(graph.leaf_value(name)), _num(graph.grad(name), m.leaf(graph, name)))
     return t
