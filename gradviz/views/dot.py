@@ -147,16 +147,16 @@ def _edge_label(graph: Graph, index: int) -> str:
     line = fmt.local_line(graph, edge)
     head, sep, rest = line.partition(" = ")
     # a long formula breaks after ∂result/∂input, so edge labels stay narrow and the figure compact
-    top = f"{_html(head)}<br/>= {_html(rest)}" if sep and len(line) > 40 else _html(line)
+    top = f"{_html(head)}<br/>= {_rows(rest)}" if sep and len(line) > 40 else _rows(line)
     if not fmt.finite(edge.local):
         top = f'<font color="{BAD}">{top}</font>'
     if graph.wrt is not None:  # forward mode: this edge's share of its result's tangent, local × the input's
         if edge.tangent is None:
             return top
-        share = _html(fmt.share_line(edge, graph.nodes[edge.src].tangent, m.tangent[edge.src], m.share[index]))
+        share = _rows(fmt.share_line(edge, graph.nodes[edge.src].tangent, m.tangent[edge.src], m.share[index]))
         color = TANGENT if fmt.finite(edge.tangent) else BAD
         return f'{top}<br/><font color="{color}">{share}</font>'
-    chain = _html(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
+    chain = _rows(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
     if not fmt.finite(edge.chain):
         return f'{top}<br/><font color="{BAD}"><b>{chain}</b></font>'
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
@@ -313,9 +313,14 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
     return legend if anchor is None else legend + [f"  {{rank=same; n{anchor}; legend}}"]
 
 
+def _rows(text: str) -> str:
+    """Text for a label with a small matrix in it one row per line, so labels stay narrow."""
+    return "<br/>".join(_html(row) for row in text.split("\n"))
+
+
 def _number(v: Any, magnitude: Any = None) -> str:
     """A value for a label; a small matrix one row per line."""
-    text = "<br/>".join(_html(row) for row in fmt.value(v, magnitude).split("\n"))
+    text = _rows(fmt.value(v, magnitude))
     return text if fmt.finite(v) else f'<font color="{BAD}"><b>{text}</b></font>'
 
 
