@@ -279,9 +279,8 @@ def _print_forward(graph, out: Console) -> None:
     from .forward import output_tangent
     from .inputs import inputs
     from .views.explain import forward_summary, forward_tables
-    from .views.table import forward_table
     x = inputs(graph, graph.wrt)[0]
-    out.print(forward_table(graph), forward_tables(graph),
+    out.print(forward_tables(graph),
               forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
 
 

@@ -57,7 +57,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
     title = (f"{graph.source or 'graph'} · {graph.granularity} granularity · "
              f"output = {fmt.value(graph.output_value, magnitudes(graph).output_value(graph))}")
     if graph.wrt is not None:
-        title += f" · forward mode: every node's tangent ∂·/∂{graph.wrt}"
+        title += f" · forward mode: the tangent ∂·/∂{graph.wrt} of every node"
     elif wrt is not None:
         title += f" · paths to {wrt} highlighted"
     layers = plan(graph)

@@ -9,14 +9,14 @@ import re
 import numpy as np
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..graph import Graph
+from ..inputs import inputs
 from ..paths import Explanation, Path
 from ..rounding import magnitudes
 from . import format as fmt
-from .table import MAX_ROWS, _cut
+from .table import MAX_ROWS, Fitted, _cut, _label, _table, forward_table
 
 _BARE = re.compile(r"[\w.]+(\[[^\]]*\])?(\(.*\))?")  # x, w[0], max(z,0): no brackets needed after ∂
 
@@ -177,32 +177,38 @@ def _tex_number(v: float, magnitude: float | None = None) -> str:
 
 def forward_summary(graph: Graph, tangent: float, gradient: float) -> Text:
     many = " (summed over the output's elements)" if np.size(graph.output_value) > 1 else ""
-    return Text(f"forward mode: the output's tangent ∂output/∂{graph.wrt} = {fmt.number(tangent)}{many}; "
-                f"reverse mode (backward) gives ∂output/∂{graph.wrt} = {fmt.number(gradient)}\n"
+    m = magnitudes(graph)
+    x = inputs(graph, graph.wrt)[0]
+    tangent_size = float(np.sum([m.tangent[i] for i in graph.output_ids()]))
+    gradient_size = float(np.asarray(m.leaf(graph, x.leaf))[x.index])
+    return Text(f"forward mode: the output's tangent ∂output/∂{graph.wrt} = {fmt.number(tangent, tangent_size)}"
+                f"{many}; reverse mode (backward) gives ∂output/∂{graph.wrt} = "
+                f"{fmt.number(gradient, gradient_size)}\n"
                 "forward mode makes one pass per input number; reverse mode one pass per output\n")
 
 
 def forward_tables(graph: Graph) -> Group:
-    """Forward mode: every edge's local × tangent of its input, and every node's tangent ∂node/∂wrt."""
+    """Forward mode: the forward pass, every edge's local × tangent of its input, and every node's tangent."""
     wrt = graph.wrt
     intro = Text(f"Forward mode: the tangent of a node is ∂node/∂{wrt}. {wrt} starts at 1, every other input at 0; "
                  f"each edge passes on its share = local × the tangent of its input, and each node's tangent is "
                  f"the sum of the shares on its incoming edges. Edges in the order the forward pass visits them:")
-    e_table = Table(title=f"Forward mode, ∂·/∂{wrt}", title_justify="left")
-    for name in ("edge", "rule", "local", f"∂input/∂{wrt}", "share"):
-        e_table.add_column(name, justify="left" if name in ("edge", "rule") else "right", overflow="fold")
+    e_table = _table(f"Forward mode, ∂·/∂{wrt}")
+    for name in ("edge: input → result", "local ∂result/∂input", f"∂input/∂{wrt}", "share"):
+        e_table.add_column(name, justify="left" if name.startswith(("edge", "local")) else "right")
     m = magnitudes(graph)
     for k, e in enumerate(graph.edges[:MAX_ROWS]):
-        e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
-                        _val(e.local), _val(graph.nodes[e.src].tangent, m.tangent[e.src]), _val(e.tangent, m.share[k]))
+        e_table.add_row(_label(f"{graph.label(e.src)} → {graph.label(e.dst)}"),
+                        Text(fmt.breakable(fmt.local_rule(graph, e))),
+                        _val(graph.nodes[e.src].tangent, m.tangent[e.src]), _val(e.tangent, m.share[k]))
     _cut(e_table, len(graph.edges))
-    n_table = Table(title=f"Tangents ∂node/∂{wrt}", title_justify="left")
+    n_table = _table(f"Tangents ∂node/∂{wrt}")
     for name in ("node", "value", f"∂node/∂{wrt}"):
-        n_table.add_column(name, justify="left" if name == "node" else "right", overflow="fold")
+        n_table.add_column(name, justify="left" if name == "node" else "right")
     for n in graph.nodes[:MAX_ROWS]:
-        n_table.add_row(Text(graph.label(n.id)), _val(n.value, m.value[n.id]), _val(n.tangent, m.tangent[n.id]))
+        n_table.add_row(_label(graph.label(n.id)), _val(n.value, m.value[n.id]), _val(n.tangent, m.tangent[n.id]))
     _cut(n_table, len(graph.nodes))
-    return Group(intro, e_table, n_table)
+    return Group(Fitted(forward_table(graph)), intro, Fitted(e_table), Fitted(n_table))
 
 
 def _val(v, magnitude=None) -> Text:
