@@ -28,7 +28,7 @@ def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, params
     from .loader import as_leaf_value
     values, constants = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
     state = find_state(fn, values, constants, params, consts)
-    settle_integers(fn, values, state)
+    settle_integers(fn, values, state, leaf_values_)
     graph = run(fn, values, granularity, state)
     graph.source = getattr(fn, "__qualname__", "")
     return backward(graph, seed_grad)

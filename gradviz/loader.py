@@ -9,7 +9,7 @@ import types
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -140,15 +140,17 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     return values, constants
 
 
-def settle_integers(fn: Callable, leaves: dict[str, np.ndarray], state: State) -> None:
+def settle_integers(fn: Callable, leaves: dict[str, np.ndarray], state: State,
+                    overridden: Iterable[str] = ()) -> None:
     """Parameters the model gives as integers (`x = np.array([1, -2, 3])`, `b = 1`: what a learner types
-    first) stay leaves, as float64, with one note each on stderr; an integer array the function uses as an
+    first) stay leaves, as float64, with one note on stderr naming them; an integer array the function uses as an
     index (class targets, `probs[range(n), y]`) is a constant, as the model gave it. Which arrays are indices
-    is found by calling the function once on plain values: NumPy refuses to index with floats."""
+    is found by calling the function once on plain values: NumPy refuses to index with floats. overridden:
+    the names trace() was given values for: those are the caller's, not the model's."""
     given = {}
     for p in inspect.signature(fn).parameters.values():
         default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
-        if p.name in leaves and default is not p.empty and _integer(default):
+        if p.name in leaves and p.name not in overridden and default is not p.empty and _integer(default):
             given[p.name] = np.asarray(default)
     arrays = [n for n in given if given[n].ndim and np.array_equal(leaves[n], np.round(leaves[n]))]
     indices: list[str] = []

@@ -150,7 +150,9 @@ def _values(graph: Graph) -> list[Any]:
     for e in graph.edges:  # in creation order: every input is finished before its result
         if nodes[e.src].kind == "const" or e.dst in own:
             continue
-        t = size[e.src] if e.src not in own else np.abs(np.asarray(nodes[e.src].value, dtype=float))
+        t = size[e.src]
+        if t is None or e.src in own:  # a leaf, or an operation whose inputs a cut figure left out
+            t = np.abs(np.asarray(nodes[e.src].value, dtype=float))
         if scalar:
             share = None if e.local is None else abs(float(e.local)) * float(t)
         else:

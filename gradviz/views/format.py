@@ -21,7 +21,7 @@ def without_noise(v: Any, magnitude: Any) -> Any:
     if v is None or magnitude is None:
         return v
     arr = np.asarray(v, dtype=float)
-    noise = np.abs(arr) <= NOISE * np.asarray(magnitude, dtype=float)
+    noise = np.isfinite(arr) & (np.abs(arr) <= NOISE * np.asarray(magnitude, dtype=float))
     if not noise.any():
         return v
     cleaned = np.where(noise, 0.0, arr)
