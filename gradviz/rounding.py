@@ -12,6 +12,7 @@ never pays for it.
 """
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -80,16 +81,17 @@ def _reverse(graph: Graph) -> Magnitudes:
         e = edges[k]
         if e.chain is None:
             continue
-        up = grad[e.dst] if grad[e.dst] is not None else np.abs(np.asarray(e.upstream, dtype=float))
-        if not scalar:
-            c = _tensor_chain(graph, e, up)
-        elif e.local is None or np.ndim(up) or np.isnan(up):  # a saved graph may say less than backward knew
-            c = _carried(e.chain, e.upstream, up)
+        up = grad[e.dst]
+        if scalar:  # plain floats: this loop runs once per edge of graphs of millions
+            try:
+                c = abs(e.local) * up
+            except TypeError:  # a saved graph may say less than backward knew (no local, no upstream)
+                c = abs(float(e.chain))
         else:
-            c = abs(float(e.local)) * float(up)
+            c = _tensor_chain(graph, e, up if up is not None else np.abs(np.asarray(e.upstream, dtype=float)))
         chain[k] = c
         if grad[e.src] is not None:  # None: a step-by-step snapshot where src is not finished yet
-            grad[e.src] = grad[e.src] + c
+            grad[e.src] += c
     return Magnitudes([], grad, chain)
 
 
@@ -146,26 +148,27 @@ def _values(graph: Graph) -> list[Any]:
     nodes = graph.nodes
     scalar = graph.granularity == "scalar"
     size: list[Any] = [None] * len(nodes)
-    own = {n.id for n in nodes if n.kind != "op"}
+    own = set()  # operations without a rule here: their value's own size
     for e in graph.edges:  # in creation order: every input is finished before its result
-        if nodes[e.src].kind == "const" or e.dst in own:
+        src = nodes[e.src]
+        if src.kind == "const" or e.dst in own:
             continue
         t = size[e.src]
-        if t is None or e.src in own:  # a leaf, or an operation whose inputs a cut figure left out
-            t = np.abs(np.asarray(nodes[e.src].value, dtype=float))
+        if t is None:  # a leaf, or an operation whose inputs a cut figure left out
+            t = abs(src.value) if scalar else np.abs(np.asarray(src.value, dtype=float))
         if scalar:
-            share = None if e.local is None else abs(float(e.local)) * float(t)
+            share = None if e.local is None else abs(e.local) * t
+            finite = share is not None and math.isfinite(share)
         else:
             share = _tensor_tangent(graph, e, t)
-        if share is None or not np.all(np.isfinite(share)):
+            finite = share is not None and bool(np.all(np.isfinite(share)))
+        if not finite:
             own.add(e.dst)
             continue
         size[e.dst] = share if size[e.dst] is None else size[e.dst] + share
     for n in nodes:
         if n.id in own or size[n.id] is None:
-            size[n.id] = np.abs(np.asarray(n.value, dtype=float))
-        if scalar:
-            size[n.id] = float(size[n.id])
+            size[n.id] = abs(n.value) if scalar else np.abs(np.asarray(n.value, dtype=float))
     return size
 
 
