@@ -70,3 +70,16 @@ def test_rounding_noise_reads_zero_in_the_tables_of_the_spiral():
     assert np.max(np.abs(shift.grad)) < 1e-15
     text = _render(tables(graph), 100)
     assert not any(f"e-{k}" in text for k in range(13, 30))
+
+
+def test_an_output_that_depends_on_no_leaf_says_why_under_the_empty_backward_table():
+    def relu(x):
+        if x > 0:
+            return x
+        return 0.0
+
+    graph = trace(relu, x=-2.0)  # x ≤ 0: the branch returns the constant 0
+    text = " ".join(_render(tables(graph), 100).split())
+    assert "the function returned a constant: the traced path took a branch that returns a value computed " \
+           "without x" in text
+    assert graph.grad("x") == 0.0

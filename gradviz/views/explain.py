@@ -48,7 +48,9 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     lines: list[str] = []
     total = fmt.number(ex.total, magnitudes(graph).grad[ex.leaf])
     if ex.n_paths == 0:
-        return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
+        why = graph.no_leaf_reason()
+        return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n"
+                    + (f"{why}\n" if why else ""))
     explained: set[int] = set()
     if ex.n_paths == 1 and shown:
         p = shown[0]
