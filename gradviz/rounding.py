@@ -106,8 +106,8 @@ def _seeds(graph: Graph) -> dict[int, Any]:
         if n.grad is None:
             continue
         if i in fed:  # an output that also feeds another output: its seed is what remains beyond its chains
-            outgoing = sum((np.asarray(e.chain, dtype=float) for e in graph.edges if e.src == i and e.chain is not None),
-                           np.zeros(np.shape(n.grad)))
+            chains = [np.asarray(e.chain, dtype=float) for e in graph.edges if e.src == i and e.chain is not None]
+            outgoing = sum(chains, np.zeros(np.shape(n.grad)))
             seeds[i] = np.abs(np.asarray(n.grad, dtype=float) - outgoing)
         else:
             seeds[i] = np.abs(np.asarray(n.grad, dtype=float))

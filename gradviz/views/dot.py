@@ -306,7 +306,8 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
             f"edge width grows with log {bars.format('share')}",
             f'<font color="{MUTED}">dashed grey: does not depend on {wrt}</font>',
         ]
-    notes.append(f'<font color="{BAD}">red: NaN or inf</font> · <font color="{NONDIFF}">{WARN} not differentiable</font>')
+    notes.append(f'<font color="{BAD}">red: NaN or inf</font> · '
+                 f'<font color="{NONDIFF}">{WARN} not differentiable</font>')
     rows += [f'<tr><td colspan="2" align="left">{n}</td></tr>' for n in notes]
     table = f'<table border="0" cellborder="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
     legend = [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];']

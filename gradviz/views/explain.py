@@ -84,7 +84,7 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
 def _edges(graph: Graph, path: Path) -> list:
     """The edges a path takes, from the output down (x*x has two edges from x: the one with this local)."""
     edges = []
-    for dst, src, local in zip(path.nodes, path.nodes[1:], path.locals):
+    for dst, src, local in zip(path.nodes, path.nodes[1:], path.locals, strict=False):
         edges.append(next(e for e in graph.in_edges(dst) if e.src == src and float(e.local) == local))
     return edges
 

@@ -74,8 +74,8 @@ class Fitted:
         if room >= sum(words) and sum(lines) > room:
             # the widest level every column may grow to (from its widest word up to its longest line)
             level = max(level for level in range(max(lines) + 1)
-                        if sum(min(line, max(word, level)) for word, line in zip(words, lines)) <= room)
-            for column, word, line in zip(columns, words, lines):
+                        if sum(min(line, max(word, level)) for word, line in zip(words, lines, strict=True)) <= room)
+            for column, word, line in zip(columns, words, lines, strict=True):
                 column.width = min(line, max(word, level))
         yield self.table
 
