@@ -151,13 +151,15 @@ class Graph:
         return function + ("[" + ",".join(str(int(i)) for i in where[0]) + "]" if self.output.ndim else "")
 
     def _short_expression(self, node_id: int) -> str:
-        """The expression two operations deep, else one deep (its inputs' names whole), else cut after an
-        operator, so a name is never cut in the middle."""
-        for depth in (2, 1):
-            text = self._expression(node_id, depth)
-            if len(text) <= _LABEL_WIDTH:
-                return text
-        cut = max(text.rfind(c, 0, _LABEL_WIDTH) for c in "+-*/@,(")
+        """The expression two operations deep, else one deep (its inputs' names whole, up to twice as long),
+        else cut after an operator, so a name is never cut in the middle."""
+        text = self._expression(node_id, 2)
+        if len(text) <= _LABEL_WIDTH:
+            return text
+        text = self._expression(node_id, 1)
+        if len(text) <= 2 * _LABEL_WIDTH:
+            return text
+        cut = max(text.rfind(c, 0, 2 * _LABEL_WIDTH) for c in "+-*/@,(")
         return text[:cut + 1] + "…" if cut > 0 else text
 
     def _expression(self, node_id: int, depth: int) -> str:
