@@ -15,7 +15,7 @@ from gradviz.errors import GradvizError
 from gradviz.forward import forward_mode
 from gradviz.views.dot import FONT, to_dot, wrt_edges
 from gradviz.views.format import partial
-from gradviz.views.render import render
+from gradviz.views.render import PNG_DPI, fitted, render
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = "{http://www.w3.org/2000/svg}"
@@ -184,3 +184,12 @@ def test_every_character_of_the_figures_is_drawn_by_the_embedded_renderer(embedd
     box = drawn("\ue000")
     missing = [c for c in used if drawn(c) == box]
     assert not missing, f"drawn as empty boxes: {' '.join(missing)}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "samples").glob("*.py")), ids=lambda p: p.stem)
+def test_no_default_figure_of_a_sample_is_over_3_to_1_wide_past_2000_px(embedded, path):
+    graph = trace_file(path)
+    svg, _, _ = fitted(lambda rankdir: to_dot(graph, rankdir), "svg")
+    width, height = (float(re.search(rf'{key}="([\d.]+)pt"', svg.decode()).group(1)) for key in ("width", "height"))
+    px = width * PNG_DPI / 72  # the PNG's width in pixels
+    assert px <= 2000 or width <= 3 * height, f"{path.name}: {px:.0f} px wide, {width / height:.1f}:1"
