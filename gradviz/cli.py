@@ -64,6 +64,8 @@ def _status(text: str) -> Iterator[None]:
 # every other format asked for was still written; also a warning under --strict. 2 stays "the input is wrong".
 EXIT_NOT_RENDERED = 3
 FORCE_HELP = "overwrite an existing output file that gradviz did not write"
+RANKDIR_HELP = ("figure direction: LR (left to right) or TB (top to bottom); default LR, or TB when LR would be "
+                "over 3:1 wide past 2,000 px")
 
 
 @app.command()
@@ -76,7 +78,7 @@ def trace(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
-    rankdir: Optional[str] = typer.Option(None, "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom); default LR, or TB when LR would be over 3:1 wide past 2,000 px"),
+    rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
     mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
@@ -149,7 +151,7 @@ def render(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write, as for trace"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<json-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
-    rankdir: Optional[str] = typer.Option(None, "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom); default LR, or TB when LR would be over 3:1 wide past 2,000 px"),
+    rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
