@@ -10,7 +10,7 @@ from .budget import GraphTooLarge
 from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
-from .loader import find_state, leaf_values, load
+from .loader import find_state, leaf_values, load, settle_integers
 from .trace import run
 
 __all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError", "GraphTooLarge"]
@@ -30,7 +30,9 @@ def trace(fn: Callable, granularity: str = "auto", seed_grad: Any = None, params
     """
     from .loader import as_leaf_value
     values, constants = leaf_values(fn, {k: as_leaf_value(k, v, "trace()") for k, v in leaf_values_.items()})
-    graph = run(fn, values, granularity, find_state(fn, values, constants, params, consts), max_graph_nodes)
+    state = find_state(fn, values, constants, params, consts)
+    settle_integers(fn, values, state, leaf_values_)
+    graph = run(fn, values, granularity, state, max_graph_nodes)
     graph.source = getattr(fn, "__qualname__", "")
     return backward(graph, seed_grad)
 

@@ -73,6 +73,8 @@ def _max_graph_nodes(what: str = "stop with an error, before spending the memory
 EXIT_NOT_RENDERED = 3
 FORCE_HELP = "overwrite an existing output file that gradviz did not write"
 OPEN_HELP = "open the explorer page written (--format html, --steps) in the default web browser"
+RANKDIR_HELP = ("figure direction: LR (left to right) or TB (top to bottom); default LR, or TB when LR would be "
+                "over 3:1 wide past 2,000 px")
 
 
 @app.command()
@@ -85,7 +87,7 @@ def trace(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, html (the interactive explorer), or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
-    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
     mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
@@ -163,7 +165,7 @@ def render(
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write, as for trace"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<json-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
-    rankdir: str = typer.Option("LR", "--rankdir", help="figure direction: LR (left to right) or TB (top to bottom)"),
+    rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
     wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
@@ -253,13 +255,15 @@ def gallery(
         raise typer.Exit(EXIT_NOT_RENDERED)
 
 
-def _rankdir(text: str) -> str:
+def _rankdir(text: str | None) -> str | None:
+    if text is None:
+        return None
     if text.upper() not in ("LR", "TB"):
         raise GradvizError(f"--rankdir {text}: choose LR (left to right) or TB (top to bottom)")
     return text.upper()
 
 
-def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: str,
+def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir: Path, rankdir: Optional[str],
            wrt: Optional[str], verbose: bool, out: Console, force: bool, figure=None,
            collapse: bool = False) -> tuple[bool, list[Path]]:
     """Write each format; a figure this machine cannot draw is reported in one line and the rest still written.
@@ -316,9 +320,8 @@ def _print_forward(graph, out: Console) -> None:
     from .forward import output_tangent
     from .inputs import inputs
     from .views.explain import forward_summary, forward_tables
-    from .views.table import forward_table
     x = inputs(graph, graph.wrt)[0]
-    out.print(forward_table(graph), forward_tables(graph),
+    out.print(forward_tables(graph),
               forward_summary(graph, output_tangent(graph), float(graph.grad(x.leaf)[x.index])))
 
 

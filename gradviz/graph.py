@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +19,7 @@ from .errors import GradvizError
 from .ops import OPS
 
 SCHEMA = "gradviz/graph@1"
+_LABEL_WIDTH = 40  # an expression label longer than this is written one operation deep
 
 
 class Node:
@@ -132,8 +134,33 @@ class Graph:
             return node.name
         label = self._labels.get(node_id)
         if label is None:
-            label = self._labels[node_id] = self._expression(node_id, depth=2)
+            label = self._labels[node_id] = self._output_label(node_id) or self._short_expression(node_id)
         return label
+
+    def _output_label(self, node_id: int) -> str | None:
+        """An output never bound to a name is called after the function that returned it (`forward`, and
+        `forward[0]`, `forward[1]`, … for the elements of an array output split into scalars)."""
+        function = self.source.rpartition(":")[2].rpartition(".")[2]  # a method or a nested function: its own name
+        if self.output is None or not function.isidentifier():  # a lambda: its expression says more
+            return None
+        if not isinstance(self.output, np.ndarray):
+            return function if int(self.output) == node_id else None
+        where = np.argwhere(self.output == node_id)
+        if not len(where):
+            return None
+        return function + ("[" + ",".join(str(int(i)) for i in where[0]) + "]" if self.output.ndim else "")
+
+    def _short_expression(self, node_id: int) -> str:
+        """The expression two operations deep, else one deep (its inputs' names whole, up to twice as long),
+        else cut after an operator, so a name is never cut in the middle."""
+        text = self._expression(node_id, 2)
+        if len(text) <= _LABEL_WIDTH:
+            return text
+        text = self._expression(node_id, 1)
+        if len(text) <= 2 * _LABEL_WIDTH:
+            return text
+        cut = max(text.rfind(c, 0, 2 * _LABEL_WIDTH) for c in "+-*/@,(")
+        return text[:cut + 1] + "…" if cut > 0 else text
 
     def _expression(self, node_id: int, depth: int) -> str:
         """A short label built from the inputs' labels, for a value never bound to a variable."""
@@ -152,12 +179,16 @@ class Graph:
                 part = f"({part})"
             parts.append(part)
         if op.kind == "reduce" and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
-            shown = parts[:3] + (["…"] if len(parts) > 3 else [])
-            text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
+            run = _slice(parts)
+            if run is not None:  # max(x[0,0],x[0,1],x[0,2]) is max(x[0,0:3])
+                text = f"{op.name}({run})"
+            else:
+                shown = parts[:3] + (["…"] if len(parts) > 3 else [])
+                text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
         else:
             idx = node.ctx[1].get("idx", "…") if node.ctx else "…"
             text = op.label.format(*parts, idx=idx)
-        return text if len(text) <= 28 else text[:27] + "…"
+        return text
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -232,14 +263,39 @@ class Graph:
         if bad:
             more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
             out.append(f"NaN or inf in {len(bad)} values or gradients: {'; '.join(bad[:3])}{more}")
-        nondiff = [self.label(n.id) for n in self.nodes if n.nondiff]
+        nondiff = self.nondiff_rules()
         if nondiff:
-            more = f" (and {len(nondiff) - 3} more)" if len(nondiff) > 3 else ""
-            out.append(f"not differentiable at {', '.join(nondiff[:3])}{more} (a tie, or exactly at a kink): "
-                       f"the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0")
-        if self.leaves and not self._output_reaches_a_leaf():
-            out.append(f"the output does not depend on any leaf ({', '.join(self.leaves)}): every gradient is 0")
+            at = "; ".join(f"{', '.join(labels[:3])}{f' (and {len(labels) - 3} more)' if len(labels) > 3 else ''}"
+                           f" ({rule})" for rule, labels in nondiff.items())
+            out.append(f"not differentiable at {at}: a tie, or exactly at a kink, where the rule gives 0, "
+                       f"so the local partial there is taken as 0")
+        why = self.no_leaf_reason()
+        if why:
+            out.append(why)
         return out
+
+    def nondiff_rules(self) -> dict[str, list[str]]:
+        """The rule of each operation where the derivative does not exist somewhere (the one that gave the
+        0 there: `∂max(x,y)/∂y = 1 if y > x else 0` for a ReLU at 0), with the labels of those nodes."""
+        rules: dict[str, list[str]] = {}
+        for n in self.nodes:
+            if n.nondiff:
+                edges = [e for e in self.in_edges(n.id) if self.nodes[e.src].kind != "const"]
+                rule = self.rule(edges[0]) if edges else str(n.op)
+                rules.setdefault(rule, []).append(self.label(n.id))
+        return rules
+
+    def no_leaf_reason(self) -> str | None:
+        """One line saying why no gradient reaches a leaf, when none does."""
+        if not self.leaves or self._output_reaches_a_leaf():
+            return None
+        names = ", ".join(self.leaves)
+        if all(self.nodes[i].kind == "const" for i in self.output_ids()):
+            why = ("the function returned a constant: the traced path took a branch that returns a value "
+                   f"computed without {names} (as `if x > 0: return x` does for x ≤ 0)")
+        else:
+            why = f"the output is computed from constants only, none of {names} takes part"
+        return f"the output does not depend on any leaf: {why}; every gradient is 0"
 
     def _output_reaches_a_leaf(self) -> bool:
         feeds = self.feeding(self.output_ids())
@@ -247,7 +303,7 @@ class Graph:
 
     # -- figures, for users: the one import upwards (gradviz.output, inside these methods; see the layer
     # contract in pyproject.toml), so the data model never depends on a view
-    def render(self, path: str | Path, format: str | None = None, rankdir: str = "LR",
+    def render(self, path: str | Path, format: str | None = None, rankdir: str | None = None,
                wrt: str | None = None, collapse: bool = False, force: bool = False) -> Path:
         """Write the graph to path as svg, png, pdf, dot, mermaid, json or html (the interactive explorer)
         (default: from the extension);
@@ -276,6 +332,29 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+
+_ELEMENT = re.compile(r"(.+)\[(\d+(?:,\d+)*)\]")
+
+
+def _slice(parts: list[str]) -> str | None:
+    """`x[0:3]` or `x[1,0:3]` when the parts are consecutive elements of one array along one axis, else None."""
+    found = [_ELEMENT.fullmatch(p) for p in parts]
+    if not all(found) or len({m.group(1) for m in found}) != 1:
+        return None
+    idx = [[int(i) for i in m.group(2).split(",")] for m in found]
+    if len({len(i) for i in idx}) != 1:
+        return None
+    moving = [d for d in range(len(idx[0])) if len({i[d] for i in idx}) > 1]
+    if len(moving) != 1:
+        return None
+    axis = moving[0]
+    start = idx[0][axis]
+    if [i[axis] for i in idx] != list(range(start, start + len(idx))):
+        return None
+    spots = [str(i) for i in idx[0]]
+    spots[axis] = f"{start}:{start + len(idx)}"
+    return f"{found[0].group(1)}[{','.join(spots)}]"
 
 
 def _const_label(value: Any) -> str:

@@ -9,7 +9,7 @@ import types
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -50,7 +50,9 @@ def load(target: str, overrides: dict[str, str] | None = None, params: list[str]
     if not callable(fn):
         raise ModelError(f"{path}: {name!r} is not a function (it is {_describe(fn)})")
     leaves, constants = leaf_values(fn, parse_overrides(overrides or {}), path)
-    return Model(path, name, fn, leaves, find_state(fn, leaves, constants, params, consts))
+    state = find_state(fn, leaves, constants, params, consts)
+    settle_integers(fn, leaves, state)
+    return Model(path, name, fn, leaves, state)
 
 
 def load_module(path: Path) -> types.ModuleType:
@@ -109,8 +111,9 @@ def as_leaf_value(name: str, raw: Any, origin: str) -> np.ndarray:
 
 def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
                 path: Path | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each parameter of fn is a leaf: its value from an override, else its default, else a global.
-    A parameter whose value is an integer array (class targets) is a constant: returns (leaves, constants)."""
+    """Each parameter of fn is a leaf: its value from an override, else its default, else a global, as
+    float64 (settle_integers then keeps integer arrays used as indices constant). Returns (leaves,
+    constants): constants starts empty (find_state adds --const names, settle_integers class targets)."""
     params = [p for p in inspect.signature(fn).parameters.values()
               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     where_ = f"{path}: " if path else ""
@@ -123,20 +126,11 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     values, constants = {}, {}
     for p in params:
         default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
-        integer = isinstance(default, np.ndarray) and default.dtype.kind in "biu"
         if p.name in overrides:
             value = overrides[p.name]
             if default is not p.empty and np.shape(default) != value.shape:
                 raise ModelError(f"--set {p.name}: shape {list(value.shape)} does not match the model's "
                                  f"{list(np.shape(default))}")
-            if integer:
-                if not np.array_equal(value, np.round(value)):
-                    raise ModelError(f"--set {p.name}: the model's {p.name} holds integers (class targets)")
-                constants[p.name] = value.astype(default.dtype)
-                continue
-        elif integer:
-            constants[p.name] = default
-            continue
         elif default is p.empty:
             raise ModelError(f"{where_}leaf {p.name!r} has no value: give {fn.__name__}'s parameter a default, "
                              f"define a global {p.name} = ..., or pass --set {p.name}=VALUE")
@@ -144,6 +138,48 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
             value = as_leaf_value(p.name, default, f"{where_}{fn.__name__}")
         values[p.name] = value
     return values, constants
+
+
+def settle_integers(fn: Callable, leaves: dict[str, np.ndarray], state: State,
+                    overridden: Iterable[str] = ()) -> None:
+    """Parameters the model gives as integers (`x = np.array([1, -2, 3])`, `b = 1`: what a learner types
+    first) stay leaves, as float64, with one note on stderr naming them; an integer array the function uses as an
+    index (class targets, `probs[range(n), y]`) is a constant, as the model gave it. Which arrays are indices
+    is found by calling the function once on plain values: NumPy refuses to index with floats. overridden:
+    the names trace() was given values for: those are the caller's, not the model's."""
+    given = {}
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
+        if p.name in leaves and p.name not in overridden and default is not p.empty and _integer(default):
+            given[p.name] = np.asarray(default)
+    arrays = [n for n in given if given[n].ndim and np.array_equal(leaves[n], np.round(leaves[n]))]
+    indices: list[str] = []
+    if arrays:
+        with state.placed({}):  # the model's objects are left as they were (placed restores their attributes)
+            if _index_error(fn, leaves, state.constants, given, arrays):
+                indices = [n for n in arrays if _index_error(fn, leaves, state.constants, given, [n])]
+    for name in indices:
+        state.constants[name] = leaves.pop(name).astype(given[name].dtype)
+    floats = [n for n in given if n not in indices]
+    if floats:
+        _note(f"{', '.join(floats)}: integer values taken as float64")
+
+
+def _index_error(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str, Any],
+                 given: dict[str, np.ndarray], as_float: list[str]) -> bool:
+    """Does fn, called on plain values with the arrays as_float as floats and the other integer arrays as
+    the model gave them, fail because an array used as an index holds floats?"""
+    args = dict(constants)
+    args.update((n, v if n in as_float or n not in given else v.astype(given[n].dtype)) for n, v in leaves.items())
+    try:
+        fn(**args)
+    except IndexError as exc:  # "arrays used as indices must be of integer (or boolean) type", not a range error
+        return "integer" in str(exc)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # the trace reports the model's own failures, with file:line
+        return False
+    return False
 
 
 def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str, np.ndarray],
@@ -215,6 +251,20 @@ def _own_object(value: Any, fn: Callable) -> bool:
         return True
     module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     return module_file is not None and os.path.dirname(module_file) == os.path.dirname(fn.__code__.co_filename)
+
+
+def _integer(value: Any) -> bool:
+    """An int, an integer NumPy scalar or array, or a list of ints (not bool: True is no number to learn)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    arr = np.asarray(value) if isinstance(value, (np.ndarray, list, tuple)) else None
+    return arr is not None and arr.dtype.kind in "iu"
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"gradviz: note: {message}\n")
 
 
 def _float_array(value: Any) -> bool:

@@ -24,8 +24,9 @@ _JSON_MARK = b'"schema": "gradviz/graph@'
 _LOOK = 4096  # how far from the start and from the end of a file the mark is looked for
 
 # make(graph, rankdir, wrt, collapse) -> (bytes, renderer): renderer names the Graphviz that drew a figure,
-# else None; collapse draws layers as single nodes (the DOT figures)
-Make = Callable[[Graph, str, "str | None", bool], "tuple[bytes, str | None]"]
+# else None; rankdir None lets a figure pick its direction (views/render.fitted), LR for DOT and Mermaid;
+# collapse draws layers as single nodes (the DOT figures)
+Make = Callable[[Graph, "str | None", "str | None", bool], "tuple[bytes, str | None]"]
 
 
 @dataclass(frozen=True)
@@ -35,29 +36,30 @@ class Format:
     figure: bool  # drawn by a Graphviz renderer, which this machine may lack
 
 
-def _json(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
+def _json(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     return graph.to_json().encode("utf-8"), None
 
 
-def _dot(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
+def _dot(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     from .views.dot import to_dot
-    return to_dot(graph, rankdir, wrt, collapse).encode("utf-8"), None
+    return to_dot(graph, rankdir or "LR", wrt, collapse).encode("utf-8"), None
 
 
-def _mermaid(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
+def _mermaid(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
     from .views.mermaid import to_mermaid
-    return to_mermaid(graph, rankdir, wrt).encode("utf-8"), None
+    return to_mermaid(graph, rankdir or "LR", wrt).encode("utf-8"), None
 
 
 def _figure(fmt: str) -> Make:
-    def make(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, str | None]:
+    def make(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, str | None]:
         from .views.dot import to_dot
-        from .views.render import render
-        return render(to_dot(graph, rankdir, wrt, collapse), fmt)
+        from .views.render import fitted
+        data, renderer, _ = fitted(lambda direction: to_dot(graph, direction, wrt, collapse), fmt, rankdir)
+        return data, renderer
     return make
 
 
-def _html(graph: Graph, rankdir: str, wrt: str | None, collapse: bool) -> tuple[bytes, str]:
+def _html(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, str]:
     from .views.html import to_html
     page, renderer = to_html(graph, rankdir, wrt, collapse)
     return page.encode("utf-8"), renderer
@@ -96,7 +98,7 @@ def format_for(path: Path) -> str:
                        f"{', '.join('.' + f.ext for f in FORMATS.values())} or pass format=")
 
 
-def write(graph: Graph, fmt: str, path: Path, rankdir: str = "LR", wrt: str | None = None,
+def write(graph: Graph, fmt: str, path: Path, rankdir: str | None = None, wrt: str | None = None,
           collapse: bool = False, force: bool = False) -> str | None:
     """Make fmt and write it to path atomically; returns the renderer that drew a figure, else None.
 
@@ -107,7 +109,7 @@ def write(graph: Graph, fmt: str, path: Path, rankdir: str = "LR", wrt: str | No
     return renderer
 
 
-def write_steps(graph: Graph, path: Path, rankdir: str = "LR", collapse: bool = False, force: bool = False) -> str:
+def write_steps(graph: Graph, path: Path, rankdir: str | None = None, collapse: bool = False, force: bool = False) -> str:
     """`trace --steps`: the explorer opened on backprop's first step, written to path; returns the renderer."""
     from .views.html import to_html
 

@@ -12,9 +12,10 @@ import pytest
 import gradviz
 from gradviz import trace_file
 from gradviz.errors import GradvizError
-from gradviz.views.dot import to_dot, wrt_edges
+from gradviz.forward import forward_mode
+from gradviz.views.dot import FONT, to_dot, wrt_edges
 from gradviz.views.format import partial
-from gradviz.views.render import render
+from gradviz.views.render import PNG_DPI, fitted, render
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = "{http://www.w3.org/2000/svg}"
@@ -45,7 +46,7 @@ NEURON_EDGES = [
     "∂(x[2]*w[2])/∂x[2] = w[2] = 2", "chain = 1 × 2 = 2",
     "∂(x[2]*w[2])/∂w[2] = x[2] = 3", "chain = 1 × 3 = 3",
     "∂z/∂(x[0]*w[0]) = 1", "∂z/∂(x[1]*w[1]) = 1", "∂z/∂(x[2]*w[2]) = 1", "∂z/∂b = 1",
-    "∂max(z,0)/∂z = 1 if z > 0 else 0 = 1",
+    "∂forward/∂z = 1 if z > 0 else 0 = 1",  # the output, never bound to a name, is called after its function
 ]
 
 
@@ -53,7 +54,7 @@ def test_neuron_svg_shows_every_edge_local_and_chain_and_every_label(neuron, emb
     texts = svg_texts(render(to_dot(neuron), "svg")[0])
     for line in NEURON_EDGES:
         assert line in texts, line
-    assert not any(t.startswith("∂max(z,0)/∂0") for t in texts)  # the constant 0 is not differentiated
+    assert not any(t.startswith("∂forward/∂0") for t in texts)  # the constant 0 is not differentiated
     assert texts.count("chain = 1 × 1 = 1") == 6  # w[0]'s product edge, three sum inputs, b, the ReLU
     labels = {t for t in texts}
     for name in ["x[0]", "x[1]", "x[2]", "w[0]", "w[1]", "w[2]", "b", "z"]:
@@ -90,13 +91,13 @@ def test_dead_relu_and_nan_are_marked():
     dead = gradviz.trace(lambda x: max(x, 0.0), x=-2.0)
     assert 'style="dashed"' in to_dot(dead)
     kink = gradviz.trace(lambda x: max(x, 0.0), x=0.0)
-    assert "⚠ not differentiable here" in to_dot(kink)
+    assert "▲ not differentiable here" in to_dot(kink)
     bad = gradviz.trace(lambda x: x / 0.0, x=1.0)
     assert '<font color="#dc2626"><b>inf</b></font>' in to_dot(bad)
 
 
 def test_wrt_highlights_exactly_the_paths_from_the_leaf(neuron):
-    # b reaches the output through b → z → max(z,0) only
+    # b reaches the output through b → z → forward (max(z,0)) only
     assert {(neuron.edges[i].src, neuron.edges[i].dst) for i in wrt_edges(neuron, "b")} == {(6, 10), (10, 12)}
     # x reaches it through each product, the sum and the ReLU
     assert len(wrt_edges(neuron, "x")) == 3 + 3 + 1
@@ -108,7 +109,7 @@ def test_tensor_figure_shows_shapes_and_summarises_large_arrays(embedded):
     g = trace_file(ROOT / "samples/softmax_cce.py", granularity="tensor")
     texts = svg_texts(render(to_dot(g, "TB"), "svg")[0])
     assert "(3,3)" in texts  # the inputs' shape beside their name
-    assert "value = (3,3) ‖·‖=3.859" in texts  # 9 elements: shape and norm
+    assert "value = [[2, 1, 0.1]," in texts and "[-1, 0.2, 1.5]]" in texts  # 9 elements: in full, a row a line
     assert "value = [0.659, 0.8025, 0.2012]" in texts  # 3 elements: in full
 
 
@@ -150,3 +151,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_every_character_of_the_figures_is_drawn_by_the_embedded_renderer(embedded):
+    """Its built-in fonts lack some symbols (⚠, ∝): a missing one is drawn as the same empty box as a
+    private-use character, so its PNG is byte for byte that box's."""
+    sources = [to_dot(trace_file(path, granularity=g)) for path in sorted((ROOT / "samples").glob("*.py"))
+               for g in ("scalar", "tensor")]
+    neuron = trace_file(ROOT / "samples/neuron.py", granularity="scalar")
+    sources.append(to_dot(forward_mode(neuron, "w[0]")))
+    sources.append(to_dot(trace_file(ROOT / "samples/spiral_mlp.py"), collapse=True))
+    used = sorted({c for source in sources for c in source if ord(c) > 127})
+
+    def drawn(char: str) -> bytes:
+        return render(f'digraph {{ a [fontname="{FONT}", label="{char}"]; }}', "png")[0]
+
+    box = drawn("\ue000")
+    missing = [c for c in used if drawn(c) == box]
+    assert not missing, f"drawn as empty boxes: {' '.join(missing)}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "samples").glob("*.py")), ids=lambda p: p.stem)
+def test_no_default_figure_of_a_sample_is_over_3_to_1_wide_past_2000_px(embedded, path):
+    graph = trace_file(path)
+    svg, _, _ = fitted(lambda rankdir: to_dot(graph, rankdir), "svg")
+    width, height = (float(re.search(rf'{key}="([\d.]+)pt"', svg.decode()).group(1)) for key in ("width", "height"))
+    px = width * PNG_DPI / 72  # the PNG's width in pixels
+    assert px <= 2000 or width <= 3 * height, f"{path.name}: {px:.0f} px wide, {width / height:.1f}:1"

@@ -56,7 +56,7 @@ def test_json_carries_tangents(tmp_path):
     by_label = {n["label"]: n["tangent"] for n in data["nodes"]}
     # y = max(x·w + b, 0) with x[1] = −2: ∂·/∂w[1] is −2 from the dot product up
     assert by_label == {"x": [0.0, 0.0, 0.0], "w": [0.0, 1.0, 0.0], "b": 0.0, "x@w": -2.0, "z": -2.0, "0": None,
-                        "max(z,0)": -2.0}
+                        "forward": -2.0}
     assert [e["tangent"] for e in data["edges"]] == [0.0, -2.0, -2.0, 0.0, -2.0, None]
     run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "json", "-o", dest)
     plain = json.loads(dest.read_text())
@@ -68,8 +68,8 @@ def test_explain_forward_tables():
     assert out.returncode == 0, out.stderr
     # z = 3x² = 27, y = 5z = 135: ∂z/∂x = 6x = 18, ∂y/∂x = 5 · 18 = 90
     assert "the output's tangent ∂output/∂x = 90; reverse mode (backward) gives ∂output/∂x = 90" in out.stdout
-    rows = {line.split("│")[1].strip(): line.split("│")[3].strip() for line in out.stdout.split("Tangents")[1].splitlines()
-            if line.startswith("│")}
+    rows = {line.split()[0]: line.split()[-1] for line in out.stdout.split("Tangents")[1].splitlines()[2:]
+            if line.strip() and not line.startswith("forward mode")}
     assert rows["z"] == "18" and rows["y"] == "90"
 
 
@@ -87,8 +87,11 @@ def test_figure_shows_tangents():
     # e = (a+b)·(b+1) at a = 2, b = 1: ∂c/∂b = 1, ∂d/∂b = 1, ∂e/∂b = d·1 + c·1 = 2 + 3 = 5
     graph = forward_mode(trace_file(SAMPLES.parent / "tests" / "models" / "diamond.py", granularity="scalar"), "b")
     dot = to_dot(graph)
-    assert re.search(r"<b>e</b>.*∂·/∂b = 5</font>", dot)
-    assert "share of ∂·/∂b = 2" in dot and "share of ∂·/∂b = 3" in dot
+    assert re.search(r"<b>e</b>.*∂e/∂b = 5</font>", dot)
+    # each edge into e passes on local × the tangent of its input: d · 1 = 2 and c · 1 = 3
+    assert "share = 2 × 1 = 2" in dot and "share = 3 × 1 = 3" in dot
+    assert "forward mode: the tangent ∂·/∂b of every node" in dot
+    assert "grad =" not in dot and "chain =" not in dot  # tangents only, not reverse mode's numbers beside them
     assert "∂·/∂" not in to_dot(trace_file(SAMPLES / "neuron.py"))  # reverse mode alone: no tangents
 
 

@@ -187,7 +187,9 @@ def test_return_not_connected_to_any_leaf_warns_and_draws_zero_gradients(run, tm
     model(tmp_path, "def forward(x=2.0, y=3.0):\n    z = x * y\n    return 7.0\n")
     code, out, err = run("trace", "m.py", "--no-table", "-f", "json", "-o", "g.json")
     assert code == 0
-    assert err == "gradviz: warning: the output does not depend on any leaf (x, y): every gradient is 0\n"
+    assert err == ("gradviz: warning: the output does not depend on any leaf: the function returned a constant: "
+                   "the traced path took a branch that returns a value computed without x, y (as `if x > 0: "
+                   "return x` does for x ≤ 0); every gradient is 0\n")
     saved = json.loads((tmp_path / "g.json").read_text())
     leaves = {n["label"]: n["grad"] for n in saved["nodes"] if n["kind"] == "leaf"}
     assert leaves == {"x": 0.0, "y": 0.0}
@@ -409,11 +411,19 @@ def test_non_differentiable_point_is_flagged_with_its_convention(run, tmp_path):
     model(tmp_path, "def forward(x=0.0):\n    r = max(x, 0)\n    return r\n")
     code, out, err = run("trace", "m.py", "--no-table", "-f", "json", "-o", "g.json")
     assert code == 0
-    assert err == ("gradviz: warning: not differentiable at r (a tie, or exactly at a kink): the local partial "
-                   "there is taken as 0, as d max(x, 0)/dx = 0 at x = 0\n")
+    assert err == ("gradviz: warning: not differentiable at r (∂max(x,y)/∂x = 1 if x > y else 0): a tie, or "
+                   "exactly at a kink, where the rule gives 0, so the local partial there is taken as 0\n")
     saved = json.loads((tmp_path / "g.json").read_text())
     assert [n["label"] for n in saved["nodes"] if n["nondiff"]] == ["r"]
     assert [n["grad"] for n in saved["nodes"] if n["label"] == "x"] == [0.0]
+
+
+def test_a_row_max_tie_quotes_the_rule_of_max_not_relu(run, tmp_path):
+    model(tmp_path, "import numpy as np\ndef forward(x=np.array([[1.0, 2.0, 2.0]])):\n"
+                    "    return np.sum(x - np.max(x, axis=1, keepdims=True))\n")
+    code, out, err = run("trace", "m.py", "--granularity", "tensor", "--no-table", "-f", "none")
+    assert code == 0
+    assert "(∂max(x₁…xₙ)/∂xᵢ = 1 if xᵢ is the largest else 0)" in err and "max(x,y)" not in err
 
 
 # -- gradviz's own failures ---------------------------------------------------------------------------

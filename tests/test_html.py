@@ -69,7 +69,7 @@ def test_numbers_are_embedded_at_full_precision(pages):
 
 def test_steps_are_backwards_order(pages):
     data = page_data(pages["neuron"])
-    assert [data["nodes"][s["node"]]["label"] for s in data["steps"]][:4] == ["max(z,0)", "z", "b", "x[2]*w[2]"]
+    assert [data["nodes"][s["node"]]["label"] for s in data["steps"]][:4] == ["forward", "z", "b", "x[2]*w[2]"]
     assert data["steps"][2]["caption"] == "step 2 of 11: grad of b is complete: the chain from its one use gives 1"
 
 
@@ -135,7 +135,7 @@ def test_clicking_w0_and_finding_w_show_what_explain_shows(pages):
         page.click(*center(page, 'g[data-node="3"]'))  # the leaf w[0]
         page.wait_for("!document.getElementById('panel').hidden")
         text, js = explain_cli("w[0]")
-        assert highlighted(page) == path_pairs(js["paths"]) == {("w[0]", "x[0]*w[0]"), ("x[0]*w[0]", "z"), ("z", "max(z,0)")}
+        assert highlighted(page) == path_pairs(js["paths"]) == {("w[0]", "x[0]*w[0]"), ("x[0]*w[0]", "z"), ("z", "forward")}
         assert unwrapped(page.eval("document.getElementById('chain-rule').innerText")) == unwrapped(text)
         assert page.eval("document.getElementById('sum').textContent") == "∂output/∂w[0] = 1"
 
@@ -164,7 +164,7 @@ def test_search_finds_a_node_by_part_of_its_label(pages):
         page.wait_for("!!document.querySelector('g.node.start')")
         start = page.eval("+document.querySelector('g.node.start').dataset.node")
         assert page_data(pages["neuron"])["nodes"][start]["label"] == "x[2]*w[2]"
-        assert highlighted(page) == {("x[2]*w[2]", "z"), ("z", "max(z,0)")}
+        assert highlighted(page) == {("x[2]*w[2]", "z"), ("z", "forward")}
 
 
 @needs_chromium
@@ -272,7 +272,7 @@ def test_notebook_shows_two_explorers(tmp_path):
     shown = [cell.outputs[0]["data"] for cell in nb.cells]
     assert all("text/html" in d and "image/svg+xml" in d for d in shown)  # SVG stays for where scripts do not run
     pages = [re.search(r'srcdoc="(.*?)"', d["text/html"], re.S).group(1) for d in shown]
-    assert "max(z,0)" in pages[0] and "probabilities" in pages[1]
+    assert "forward" in pages[0] and "probabilities" in pages[1]
     if chromium() is None:
         return
     # both in one document, as a notebook shows them: each explorer works in its own frame

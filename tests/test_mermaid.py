@@ -19,7 +19,7 @@ def test_neuron_block_has_nodes_edges_and_numbers():
     assert '  n0["x[0]<br/>value = 1<br/>grad = -3"]' in lines
     assert '  n0 -->|"∂(x[0]*w[0])/∂x[0] = w[0] = -3<br/>chain = 1 × -3 = -3"| n7' in lines
     # ">" inside the ReLU rule is an entity, so Mermaid does not read it as markup
-    assert '  n10 -->|"∂max(z,0)/∂z = 1 if z #62; 0 else 0 = 1<br/>chain = 1 × 1 = 1"| n12' in lines
+    assert '  n10 -->|"∂forward/∂z = 1 if z #62; 0 else 0 = 1<br/>chain = 1 × 1 = 1"| n12' in lines
     assert sum(" --> " in line or " -->|" in line for line in lines) == 12
     assert "  linkStyle 11 stroke:#b6bcc6,stroke-dasharray:4 3" in lines  # the constant's edge carries 0
 

@@ -69,7 +69,15 @@ def test_neuron_weight_reads_like_the_notes():
     # y = max(z, 0), z = Σ x[i]·w[i] + b = 6 > 0:  ∂y/∂w[0] = 1 · 1 · x[0] = 1
     out = run_cli("explain", SAMPLES / "neuron.py", "--wrt", "w[0]")
     assert out.returncode == 0, out.stderr
-    assert "∂max(z,0)/∂w[0] = ∂max(z,0)/∂z · ∂z/∂(x[0]*w[0]) · ∂(x[0]*w[0])/∂w[0] = 1 · 1 · 1 = 1" in out.stdout
+    assert "∂forward/∂w[0] = ∂forward/∂z · ∂z/∂(x[0]*w[0]) · ∂(x[0]*w[0])/∂w[0] = 1 · 1 · 1 = 1" in out.stdout
+    # each factor beside its rule, with the graph's names, then its number
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    assert lines[1:4] == ["∂forward/∂z = 1 if z > 0 else 0 = 1", "∂z/∂(x[0]*w[0]) = 1", "∂(x[0]*w[0])/∂w[0] = x[0] = 1"]
+
+
+def test_a_path_of_one_edge_is_its_rule():
+    out = run_cli("explain", SAMPLES / "product.py", "--wrt", "x")  # x·y at y = 3: ∂(x·y)/∂x = y = 3
+    assert out.stdout.splitlines()[0] == "∂forward/∂x = y = 3"
 
 
 def test_array_leaf_explains_every_element_in_json():

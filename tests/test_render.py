@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,14 +100,43 @@ def test_env_var_forces_embedded_even_with_dot(monkeypatch):
     assert svg_texts(data) == ["a", "b"]
 
 
-@pytest.mark.parametrize("fmt", ["png", "pdf", "PNG"])
-def test_png_pdf_without_dot_raise_one_line(no_dot, fmt):
+@pytest.mark.parametrize("fmt", ["png", "PNG"])
+def test_png_without_dot_is_drawn_by_the_embedded_renderer(no_dot, fmt):
+    data, renderer = render(DOT, fmt)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert renderer.startswith("embedded Graphviz (graphviz-pure ")
+    width = int.from_bytes(data[16:20], "big")
+    svg_width = float(re.search(rb'width="([\d.]+)pt"', render(DOT, "svg")[0]).group(1))
+    assert width == pytest.approx(svg_width * render_mod.PNG_DPI / 72, rel=0.02)  # drawn at PNG_DPI
+
+
+def test_pdf_without_dot_or_cairosvg_is_one_line(no_dot, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cairosvg", None)  # import cairosvg now fails, as when it is absent
     with pytest.raises(RenderError) as err:
-        render(DOT, fmt)
+        render(DOT, "pdf")
     msg = str(err.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{fmt.upper()} needs the Graphviz 'dot' program")
-    assert "apt-get install graphviz" in msg and "brew install graphviz" in msg
+    assert msg.startswith("PDF needs the Graphviz 'dot' program")
+    assert "apt-get install graphviz" in msg and "pip install 'gradviz[pdf]'" in msg
+
+
+def test_pdf_without_dot_is_converted_from_the_svg(no_dot):
+    pytest.importorskip("cairosvg", reason="cairosvg (the pdf extra) is not installed", exc_type=ImportError)
+    try:
+        data, renderer = render(DOT, "pdf")
+    except RenderError as exc:
+        pytest.skip(f"cairosvg is installed but cannot load the cairo library: {exc}")
+    assert data.startswith(b"%PDF")
+    assert renderer.endswith("PDF by cairosvg")
+
+
+def test_a_wide_drawing_is_laid_out_top_to_bottom_unless_a_direction_is_given(no_dot):
+    chain = "digraph { " + " -> ".join(f"n{i}" for i in range(40)) + " }"  # 40 nodes in a row
+    data, _, rankdir = render_mod.fitted(lambda d: chain.replace("{", f"{{ rankdir={d};", 1), "svg")
+    assert rankdir == "TB"
+    assert render_mod.fitted(lambda d: chain.replace("{", f"{{ rankdir={d};", 1), "svg", "LR")[2] == "LR"
+    short = "digraph { a -> b }"
+    assert render_mod.fitted(lambda d: short.replace("{", f"{{ rankdir={d};", 1), "svg")[2] == "LR"
 
 
 def test_unusable_cache_folder_is_irrelevant(no_dot, monkeypatch, tmp_path):

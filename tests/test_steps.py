@@ -19,7 +19,7 @@ def test_steps_follow_backward_on_the_neuron():
     order = [graph.label(s.node) for s in steps]
     # the output first (its gradient is the seed), then z, then z's inputs in reverse order, then the leaves;
     # the constant 0 of the ReLU is not a step
-    assert order == ["max(z,0)", "z", "b", "x[2]*w[2]", "x[1]*w[1]", "x[0]*w[0]",
+    assert order == ["forward", "z", "b", "x[2]*w[2]", "x[1]*w[1]", "x[0]*w[0]",
                      "w[2]", "x[2]", "w[1]", "x[1]", "w[0]", "x[0]"]
     assert [s.visited for s in steps] == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     for s in steps[1:]:

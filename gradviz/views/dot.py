@@ -16,10 +16,14 @@ import numpy as np
 
 from ..errors import GradvizError
 from ..graph import Edge, Graph
+from ..rounding import magnitudes
 from . import format as fmt
 from .clusters import Plan, plan
 
-FONT = "Helvetica,Arial,sans-serif"
+# one family: the embedded renderer has metrics for Helvetica (a list falls back to Times' narrower ones and
+# text overflows its box); SVG viewers and system Graphviz map it to their sans-serif
+FONT = "Helvetica"
+WARN = "▲"  # the figure's mark of a point where a derivative does not exist (⚠ is in no font of the embedded renderer)
 RANKDIRS = ("LR", "TB")
 
 # kind: (shape, style, fill, border, peripheries, legend text)
@@ -51,8 +55,10 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
     path_nodes = {graph.edges[i].src for i in on_path or ()} | {graph.edges[i].dst for i in on_path or ()}
     outputs = set(graph.output_ids())
     title = (f"{graph.source or 'graph'} · {graph.granularity} granularity · "
-             f"output = {fmt.value(graph.output_value)}")
-    if wrt is not None:
+             f"output = {fmt.value(graph.output_value, magnitudes(graph).output_value(graph))}")
+    if graph.wrt is not None:
+        title += f" · forward mode: the tangent ∂·/∂{graph.wrt} of every node"
+    elif wrt is not None:
         title += f" · paths to {wrt} highlighted"
     layers = plan(graph)
     if collapse:
@@ -62,7 +68,8 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, ordering=in, nodesep=0.25, ranksep=0.5, '
         f"label=<<b>{_html(title)}</b>>];",
         f'  node [fontname="{FONT}", fontsize=11, margin="0.08,0.04"];',
-        f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7];',
+        # decorate: a thin line joins each label to its edge, so siblings' labels cannot be mistaken
+        f'  edge [fontname="{FONT}", fontsize=10, color="{EDGE}", arrowsize=0.7, decorate=true];',
     ]
     if collapse:
         return "\n".join(lines + _collapsed(graph, layers, on_path) + _legend(graph, None) + ["}"]) + "\n"
@@ -86,8 +93,12 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         lines += ["  " + m for m in members] + ["  }"]
     for src, dst, i in layers.drawn_edges(graph):
         edge = graph.edges[i]
-        lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(edge, on_path, i))}, "
-                     f"label=<{_edge_label(graph, edge)}>];")
+        m = magnitudes(graph)
+        # width by what the edge carries: the chain, or in forward mode the tangent share
+        chain = (fmt.without_noise(edge.chain, m.chain[i]) if graph.wrt is None
+                 else fmt.without_noise(edge.tangent, m.share[i]))
+        lines.append(f"  n{src} -> n{dst} [{_attrs(_edge_style(chain, on_path, i))}, "
+                     f"label=<{_edge_label(graph, i)}>];")
     lines += _legend(graph, layers.shown[max(outputs)])
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -116,28 +127,36 @@ def _node_label(graph: Graph, node_id: int) -> str:
         head += f' <font color="{MUTED}">{_html(node.op)}</font>'
     if graph.granularity == "tensor":
         head += f' <font color="{MUTED}">{_html(fmt.shape(node.shape))}</font>'
-    rows = [head, f"value = {_number(node.value)}"]
-    if node.kind != "const":
-        rows.append(f"grad = {_number(node.grad)}")
-    if graph.wrt is not None and node.tangent is not None:  # forward mode ran
-        rows.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} = {_number(node.tangent)}</font>')
+    m = magnitudes(graph)
+    rows = [head, f"value = {_number(node.value, m.value[node_id])}"]
+    if graph.wrt is not None:  # forward mode: tangents only, no reverse-mode gradients beside them
+        if node.tangent is not None:
+            rows.append(f'<font color="{TANGENT}">∂{_html(fmt.grouped(graph.label(node_id)))}/∂{_html(graph.wrt)} = '
+                        f'{_number(node.tangent, m.tangent[node_id])}</font>')
+    elif node.kind != "const":
+        rows.append(f"grad = {_number(node.grad, m.grad[node_id])}")
     if node.nondiff:
-        rows.append(f'<font color="{NONDIFF}">⚠ not differentiable here</font>')
+        rows.append(f'<font color="{NONDIFF}">{WARN} not differentiable here</font>')
     return "<br/>".join(rows)
 
 
-def _edge_label(graph: Graph, edge: Edge) -> str:
+def _edge_label(graph: Graph, index: int) -> str:
+    edge, m = graph.edges[index], magnitudes(graph)
     if graph.nodes[edge.src].kind == "const":  # a constant only feeds the operation; no gradient to show
         return ""
     line = fmt.local_line(graph, edge)
     head, sep, rest = line.partition(" = ")
     # a long formula breaks after ∂result/∂input, so edge labels stay narrow and the figure compact
-    top = f"{_html(head)}<br/>= {_html(rest)}" if sep and len(line) > 40 else _html(line)
-    chain = _html(fmt.chain_line(edge))
+    top = f"{_html(head)}<br/>= {_rows(rest)}" if sep and len(line) > 40 else _rows(line)
     if not fmt.finite(edge.local):
         top = f'<font color="{BAD}">{top}</font>'
-    if graph.wrt is not None and edge.tangent is not None:  # forward mode: this edge's share of dst's tangent
-        chain += f'<br/><font color="{TANGENT}">share of ∂·/∂{_html(graph.wrt)} = {_number(edge.tangent)}</font>'
+    if graph.wrt is not None:  # forward mode: this edge's share of its result's tangent, local × the input's
+        if edge.tangent is None:
+            return top
+        share = _rows(fmt.share_line(edge, graph.nodes[edge.src].tangent, m.tangent[edge.src], m.share[index]))
+        color = TANGENT if fmt.finite(edge.tangent) else BAD
+        return f'{top}<br/><font color="{color}">{share}</font>'
+    chain = _rows(fmt.chain_line(edge, m.grad[edge.dst], m.chain[index]))
     if not fmt.finite(edge.chain):
         return f'{top}<br/><font color="{BAD}"><b>{chain}</b></font>'
     return f'{top}<br/><font color="{MUTED}">{chain}</font>'
@@ -155,6 +174,7 @@ def _block_title(block, first_call: bool) -> str:
 def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str]:
     """Each block as one node; the edges that cross a block's border, grouped by what they join."""
     outputs = set(graph.output_ids())
+    m = magnitudes(graph)
     leaf_of = {}
     if graph.granularity == "scalar":  # an array leaf split into elements is still one input of a layer
         leaf_of = {i: name for name, ref in graph.leaves.items() for i in np.ravel(ref).tolist()}
@@ -191,7 +211,7 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
             leaf = leaf_of[node.id]
             value, grad = graph.leaf_value(leaf), graph.grad(leaf)
             label = (f"<b>{_html(leaf)}</b> <font color=\"{MUTED}\">{_html(fmt.shape(np.shape(value)))}</font>"
-                     f"<br/>value = {_number(value)}<br/>grad = {_number(grad)}")
+                     f"<br/>value = {_number(value)}<br/>grad = {_number(grad, m.leaf(graph, leaf))}")
         else:
             label = _node_label(graph, node.id)
         lines.append(f"  {name} [{_attrs(attrs)}, label=<{label}>];")
@@ -202,7 +222,7 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
         for i in sorted(leaving.get(b, ()))[:3]:
             node = graph.nodes[i]
             rows.append(f"out {_html(graph.label(i))} {_html(fmt.shape(node.shape))}:<br/>"
-                        f"value = {_number(node.value)}, grad = {_number(node.grad)}")
+                        f"value = {_number(node.value, m.value[i])}, grad = {_number(node.grad, m.grad[i])}")
         border = "output" if outputs & set(block.calls[-1]) else "op"
         _, _, fill, color, peripheries, _ = STYLES[border]
         lines.append(f'  b{b} [shape=box, style="filled", fillcolor="{fill}", color="{color}", '
@@ -211,37 +231,32 @@ def _collapsed(graph: Graph, layers: Plan, on_path: set[int] | None) -> list[str
         edges = [graph.edges[i] for i in indexes]
         on = None if on_path is None else ({0} if on_path.intersection(indexes) else set())
         if graph.nodes[edges[0].src].kind == "const":  # a constant only feeds the layer: no gradient to show
-            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0], on, 0))}];")
+            lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(edges[0].chain, on, 0))}];")
             continue
-        chain = _combined(edges)
+        chain = fmt.without_noise(_combined(edges, [e.chain for e in edges]),
+                                  _combined(edges, [m.chain[i] for i in indexes]))
         text = (_html(fmt.local_line(graph, edges[0])) + "<br/>") if len(edges) == 1 and not dst.startswith("b") else ""
         what = f"Σ of {len(edges)} chains" if len(edges) > 1 else "chain"
         text += f'<font color="{MUTED}">{what} = {_number(chain)}</font>'
         # highlighted (--wrt) when one of the edges drawn as this one is on a path to the leaf
-        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(_Chain(chain), on, 0))}, label=<{text}>];")
+        lines.append(f"  {src} -> {dst} [{_attrs(_edge_style(chain, on, 0))}, label=<{text}>];")
     return lines
 
 
-class _Chain:
-    """An edge-like holder of a combined chain, so crossing edges are styled by the gradient they carry."""
-
-    def __init__(self, chain: Any) -> None:
-        self.chain = chain
-
-
-def _combined(edges: list[Edge]) -> Any:
-    """The chains of edges drawn as one, summed per value they leave (the gradient a layer sends back to
-    that input); several values (the elements of a leaf at scalar granularity) side by side."""
+def _combined(edges: list[Edge], chains: list[Any]) -> Any:
+    """The chains (or their magnitudes) of edges drawn as one, summed per value they leave (the gradient a
+    layer sends back to that input); several values (the elements of a leaf at scalar granularity) side by side."""
     sums: dict[int, Any] = {}
-    for e in edges:
-        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(e.chain, dtype=float)
+    for e, c in zip(edges, chains):
+        sums[e.src] = sums.get(e.src, 0.0) + np.asarray(c, dtype=float)
     if len(sums) == 1:
         return next(iter(sums.values()))
     return np.concatenate([np.ravel(v) for v in sums.values()])
 
 
-def _edge_style(edge: Edge, on_path: set[int] | None, index: int) -> dict[str, str]:
-    size = _magnitude(edge.chain)
+def _edge_style(chain: Any, on_path: set[int] | None, index: int) -> dict[str, str]:
+    """Width by |chain| (noise already read as 0), grey and dashed when it carries no gradient."""
+    size = _magnitude(chain)
     attrs: dict[str, str] = {}
     if not math.isfinite(size):
         attrs.update(color=BAD, fontcolor=BAD, penwidth="2.5")
@@ -267,32 +282,46 @@ def _magnitude(v: Any) -> float:
 
 
 def _legend(graph: Graph, anchor: int | None) -> list[str]:
-    """One small table placed just past the output (an invisible edge from it), out of the graph's way."""
+    """One small table beside the output (in its rank), out of the graph's way without widening it."""
     rows = []
     for shape, style, fill, border, peripheries, text in STYLES.values():
         look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if shape != "box" or "rounded" in style else "")
         rows.append(f'<tr><td bgcolor="{fill}" color="{border}" border="{peripheries}"{look} fixedsize="true" '
                     f'width="24" height="14"> </td><td align="left">{text}</td></tr>')
-    what = "|chain|" if graph.granularity == "scalar" else "‖chain‖"
-    notes = [
-        "edge value → result: ∂result/∂value = rule = local",
-        f'<font color="{MUTED}">chain = upstream × local (the gradient it carries)</font>',
-        "grad = ∂output/∂value = sum of its outgoing chains",
-        f"edge width ∝ log {what}",
-        f'<font color="{MUTED}">dashed grey: no gradient flows</font>',
-        f'<font color="{BAD}">red: NaN or inf</font> · <font color="{NONDIFF}">⚠ not differentiable</font>',
-    ]
-    if graph.wrt is not None:
-        notes.append(f'<font color="{TANGENT}">∂·/∂{_html(graph.wrt)} (forward mode) = sum of the shares, '
-                     f"local × ∂input/∂{_html(graph.wrt)}, on its incoming edges</font>")
+    bars = "|{}|" if graph.granularity == "scalar" else "‖{}‖"
+    if graph.wrt is None:
+        notes = [
+            "edge value → result: ∂result/∂value = rule = local",
+            f'<font color="{MUTED}">chain = upstream × local (the gradient it carries)</font>',
+            "grad = ∂output/∂value = sum of its outgoing chains",
+            f"edge width grows with log {bars.format('chain')}",
+            f'<font color="{MUTED}">dashed grey: no gradient flows</font>',
+        ]
+    else:
+        wrt = _html(graph.wrt)
+        notes = [
+            "edge value → result: ∂result/∂value = rule = local",
+            f'<font color="{TANGENT}">share = local × ∂value/∂{wrt} (forward mode)</font>',
+            f'<font color="{TANGENT}">∂result/∂{wrt} = sum of the shares on its incoming edges</font>',
+            f"edge width grows with log {bars.format('share')}",
+            f'<font color="{MUTED}">dashed grey: does not depend on {wrt}</font>',
+        ]
+    notes.append(f'<font color="{BAD}">red: NaN or inf</font> · '
+                 f'<font color="{NONDIFF}">{WARN} not differentiable</font>')
     rows += [f'<tr><td colspan="2" align="left">{n}</td></tr>' for n in notes]
     table = f'<table border="0" cellborder="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
     legend = [f'  legend [shape=box, style="rounded", color="{FADED}", fontsize=9, label=<{table}>];']
-    return legend if anchor is None else legend + [f"  n{anchor} -> legend [style=invis];"]
+    return legend if anchor is None else legend + [f"  {{rank=same; n{anchor}; legend}}"]
 
 
-def _number(v: Any) -> str:
-    text = _html(fmt.value(v))
+def _rows(text: str) -> str:
+    """Text for a label with a small matrix in it one row per line, so labels stay narrow."""
+    return "<br/>".join(_html(row) for row in text.split("\n"))
+
+
+def _number(v: Any, magnitude: Any = None) -> str:
+    """A value for a label; a small matrix one row per line."""
+    text = _rows(fmt.value(v, magnitude))
     return text if fmt.finite(v) else f'<font color="{BAD}"><b>{text}</b></font>'
 
 

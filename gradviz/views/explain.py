@@ -9,13 +9,14 @@ import re
 import numpy as np
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..graph import Graph
+from ..inputs import inputs
 from ..paths import Explanation, Path
+from ..rounding import magnitudes
 from . import format as fmt
-from .table import MAX_ROWS, _cut
+from .table import MAX_ROWS, Fitted, _cut, _label, _table, forward_table
 
 _BARE = re.compile(r"[\w.]+(\[[^\]]*\])?(\(.*\))?")  # x, w[0], max(z,0): no brackets needed after ∂
 
@@ -45,15 +46,21 @@ def _factor(text: str, position: int) -> str:
 def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     shown = list(itertools.islice(ex.paths, max_paths))
     lines: list[str] = []
-    total = fmt.number(ex.total)
+    total = fmt.number(ex.total, magnitudes(graph).grad[ex.leaf])
     if ex.n_paths == 0:
-        return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n")
+        why = graph.no_leaf_reason()
+        return Text(f"no path leads from the output down to {ex.wrt}: {_lhs(graph, ex, ex.outputs[0])} = 0\n"
+                    + (f"{why}\n" if why else ""))
+    explained: set[int] = set()
     if ex.n_paths == 1 and shown:
         p = shown[0]
-        lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
-        middle = "" if factors == lhs else f"{factors} = "
-        numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
-        lines.append(f"{lhs} = {middle}{numbers}{fmt.number(p.product)}")
+        if len(p.locals) == 1:  # one factor: its rule is the whole story, ∂(x*y)/∂x = y = 3
+            lines.append(fmt.local_line(graph, _edges(graph, p)[0]))
+        else:
+            lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
+            numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
+            lines.append(f"{lhs} = {factors} = {numbers}{fmt.number(p.product)}")
+            lines += _rules(graph, p, explained)
         lines.append("one path from the output down to " + ex.wrt + ": the chain rule is the product of the "
                      "local partials along it")
         return Text("\n".join(lines) + "\n")
@@ -64,6 +71,7 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     for k, p in enumerate(shown, 1):
         numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
         lines.append(f"  path {k:>{width}}: {' · '.join(_factors(graph, p))} = {numbers}{fmt.number(p.product)}")
+        lines += _rules(graph, p, explained, indent=" " * (width + 9))
     if len(shown) == ex.n_paths:
         lines.append(f"{lhs} = {' + '.join(fmt.number(p.product) for p in shown)} = {total}")
     else:
@@ -71,6 +79,24 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
         lines.append(f"{lhs} = sum over all {_paths(ex.n_paths)} = {total}  (backward computes this sum without "
                      "listing the paths: each node adds up what its consumers pass down)")
     return Text("\n".join(lines) + "\n")
+
+
+def _edges(graph: Graph, path: Path) -> list:
+    """The edges a path takes, from the output down (x*x has two edges from x: the one with this local)."""
+    edges = []
+    for dst, src, local in zip(path.nodes, path.nodes[1:], path.locals, strict=False):
+        edges.append(next(e for e in graph.in_edges(dst) if e.src == src and float(e.local) == local))
+    return edges
+
+
+def _rules(graph: Graph, path: Path, explained: set[int], indent: str = "  ") -> list[str]:
+    """Each factor of the path beside its rule and number (`∂(x*y)/∂x = y = 3`), once per explanation."""
+    lines = []
+    for e in _edges(graph, path):
+        if id(e) not in explained:
+            explained.add(id(e))
+            lines.append(indent + fmt.local_line(graph, e))
+    return lines
 
 
 def _paths(n: int, more: str = "") -> str:
@@ -105,7 +131,8 @@ def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
             lead = r"&\quad + \cdots" if shown else f"{lhs} &= \\cdots"
             rows.append(lead + r" && \text{(" + _paths(ex.n_paths - len(shown), "more ") + r")}")
         paths = "the one path" if ex.n_paths == 1 else f"sum over {_paths(ex.n_paths)}"
-        rows.append(f"&= {_tex_number(ex.total)} && " + r"\text{(" + paths + r")}")
+        total = _tex_number(ex.total, magnitudes(graph).grad[ex.leaf])
+        rows.append(f"&= {total} && " + r"\text{(" + paths + r")}")
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
@@ -142,8 +169,8 @@ def _tex_group(label: str) -> str:
     return _tex(label) if _BARE.fullmatch(label) else r"\left(" + _tex(label) + r"\right)"
 
 
-def _tex_number(v: float) -> str:
-    text = fmt.number(v)
+def _tex_number(v: float, magnitude: float | None = None) -> str:
+    text = fmt.number(v, magnitude)
     if "e" in text:
         mantissa, exp = text.split("e")
         return rf"{mantissa} \times 10^{{{int(exp)}}}"
@@ -152,35 +179,42 @@ def _tex_number(v: float) -> str:
 
 def forward_summary(graph: Graph, tangent: float, gradient: float) -> Text:
     many = " (summed over the output's elements)" if np.size(graph.output_value) > 1 else ""
-    return Text(f"forward mode: the output's tangent ∂output/∂{graph.wrt} = {fmt.number(tangent)}{many}; "
-                f"reverse mode (backward) gives ∂output/∂{graph.wrt} = {fmt.number(gradient)}\n"
+    m = magnitudes(graph)
+    x = inputs(graph, graph.wrt)[0]
+    tangent_size = float(np.sum([m.tangent[i] for i in graph.output_ids()]))
+    gradient_size = float(np.asarray(m.leaf(graph, x.leaf))[x.index])
+    return Text(f"forward mode: the output's tangent ∂output/∂{graph.wrt} = {fmt.number(tangent, tangent_size)}"
+                f"{many}; reverse mode (backward) gives ∂output/∂{graph.wrt} = "
+                f"{fmt.number(gradient, gradient_size)}\n"
                 "forward mode makes one pass per input number; reverse mode one pass per output\n")
 
 
 def forward_tables(graph: Graph) -> Group:
-    """Forward mode: every edge's local × tangent of its input, and every node's tangent ∂node/∂wrt."""
+    """Forward mode: the forward pass, every edge's local × tangent of its input, and every node's tangent."""
     wrt = graph.wrt
     intro = Text(f"Forward mode: the tangent of a node is ∂node/∂{wrt}. {wrt} starts at 1, every other input at 0; "
                  f"each edge passes on its share = local × the tangent of its input, and each node's tangent is "
                  f"the sum of the shares on its incoming edges. Edges in the order the forward pass visits them:")
-    e_table = Table(title=f"Forward mode, ∂·/∂{wrt}", title_justify="left")
-    for name in ("edge", "rule", "local", f"∂input/∂{wrt}", "share"):
-        e_table.add_column(name, justify="left" if name in ("edge", "rule") else "right", overflow="fold")
-    for e in graph.edges[:MAX_ROWS]:
-        e_table.add_row(Text(f"{graph.label(e.src)} → {graph.label(e.dst)}"), Text(fmt.partial(graph, e)),
-                        _val(e.local), _val(graph.nodes[e.src].tangent), _val(e.tangent))
+    e_table = _table(f"Forward mode, ∂·/∂{wrt}")
+    for name in ("edge: input → result", "local ∂result/∂input", f"∂input/∂{wrt}", "share"):
+        e_table.add_column(name, justify="left" if name.startswith(("edge", "local")) else "right")
+    m = magnitudes(graph)
+    for k, e in enumerate(graph.edges[:MAX_ROWS]):
+        e_table.add_row(_label(f"{graph.label(e.src)} → {graph.label(e.dst)}"),
+                        Text(fmt.breakable(fmt.local_rule(graph, e))),
+                        _val(graph.nodes[e.src].tangent, m.tangent[e.src]), _val(e.tangent, m.share[k]))
     _cut(e_table, len(graph.edges))
-    n_table = Table(title=f"Tangents ∂node/∂{wrt}", title_justify="left")
+    n_table = _table(f"Tangents ∂node/∂{wrt}")
     for name in ("node", "value", f"∂node/∂{wrt}"):
-        n_table.add_column(name, justify="left" if name == "node" else "right", overflow="fold")
+        n_table.add_column(name, justify="left" if name == "node" else "right")
     for n in graph.nodes[:MAX_ROWS]:
-        n_table.add_row(Text(graph.label(n.id)), _val(n.value), _val(n.tangent))
+        n_table.add_row(_label(graph.label(n.id)), _val(n.value, m.value[n.id]), _val(n.tangent, m.tangent[n.id]))
     _cut(n_table, len(graph.nodes))
-    return Group(intro, e_table, n_table)
+    return Group(Fitted(forward_table(graph)), intro, Fitted(e_table), Fitted(n_table))
 
 
-def _val(v) -> Text:
-    return Text(fmt.value(v), style="" if fmt.finite(v) else "bold red")
+def _val(v, magnitude=None) -> Text:
+    return Text(fmt.value(v, magnitude), style="" if fmt.finite(v) else "bold red")
 
 
 def _num(v: float):

@@ -9,33 +9,57 @@ import numpy as np
 if TYPE_CHECKING:
     from ..graph import Edge, Graph
 
-FULL_ARRAY = 8  # arrays with at most this many elements are shown in full
+FULL_ARRAY = 12  # arrays with at most this many elements (a 3×4 matrix) are shown in full
+# A number is shown as 0 when it is smaller than this fraction of the magnitudes that were added up to make
+# it (gradviz/rounding.py): float64 rounds each addition by about 1e-16 of its size, so after thousands
+# of operations what is left of terms that cancel exactly is still far below 1e-12 of them.
+NOISE = 1e-12
 
 
-def number(v: Any) -> str:
-    """A number as a person would write it: 6, -3, 0.5, 1e-07, nan."""
-    v = float(v)
+def without_noise(v: Any, magnitude: Any) -> Any:
+    """v with every element that is zero up to rounding (|v| ≤ NOISE × the magnitude behind it) set to 0."""
+    if v is None or magnitude is None:
+        return v
+    arr = np.asarray(v, dtype=float)
+    noise = np.isfinite(arr) & (np.abs(arr) <= NOISE * np.asarray(magnitude, dtype=float))
+    if not noise.any():
+        return v
+    cleaned = np.where(noise, 0.0, arr)
+    return float(cleaned) if cleaned.ndim == 0 else cleaned
+
+
+def number(v: Any, magnitude: Any = None) -> str:
+    """A number as a person would write it: 6, -3, 0.5, 1e-07, nan; 0 when it is rounding noise."""
+    v = float(without_noise(v, magnitude))
     if v == 0:
         return "0"
     return f"{v:.4g}"
 
 
-def value(v: Any) -> str:
-    """A scalar, a small array in full, or a large array by shape and norm."""
+def value(v: Any, magnitude: Any = None) -> str:
+    """A scalar, a small array in full, or a large array by shape, norm, min and max; numbers that are
+    rounding noise against magnitude (the size of the terms they were summed from) read 0."""
     if v is None:
         return "—"
-    arr = np.asarray(v, dtype=float)
+    arr = np.asarray(without_noise(v, magnitude), dtype=float)
     if arr.ndim == 0:
         return number(arr)
     if arr.size <= FULL_ARRAY:
         return _nested(arr)
-    return f"{shape(arr.shape)} ‖·‖={number(np.linalg.norm(arr))}"
+    if not arr.size:
+        return f"{shape(arr.shape)} empty"
+    low, high = np.min(arr), np.max(arr)
+    if low == high:
+        return f"{shape(arr.shape)} all {number(low)}"
+    return (f"{shape(arr.shape)} ‖·‖={number(np.linalg.norm(arr))} "
+            f"min={number(low)} max={number(high)}")
 
 
 def _nested(arr: np.ndarray) -> str:
+    """[1, -2, 3]; a matrix one row per line (views that draw one line turn the breaks into spaces)."""
     if arr.ndim == 1:
         return "[" + ", ".join(number(x) for x in arr) + "]"
-    return "[" + ", ".join(_nested(row) for row in arr) + "]"
+    return "[" + ",\n ".join(_nested(row) for row in arr) + "]"
 
 
 def shape(s: tuple[int, ...]) -> str:
@@ -70,27 +94,27 @@ def partial(graph: "Graph", edge: "Edge") -> str:
 
     op = OPS.get(node.op)
     if op is None:  # a graph saved by another version of gradviz: its rule text is all there is
-        return rule
+        return printable(rule)
     _, _, rhs = rule.partition(" = ")
-    inputs = [graph.label(e.src) for e in graph.in_edges(edge.dst)]
+    inputs = [printable(graph.label(e.src)) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]
     if op.kind == "reduce":  # a tensor reduction reads element-wise: xᵢ is one element of the input
-        rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{_grouped(src)}ᵢ")
+        rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{grouped(src)}ᵢ")
     elif op.kind in _RULE_VARS:
         names = op.variables or (_CLIP_VARS if op.name == "clip" else _RULE_VARS[op.kind])
         found = dict(zip(names, inputs))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
         if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
-            return rule
+            return printable(rule)
         whole = rhs.strip() in found
-        rhs = pattern.sub(lambda m: found[m.group(1)] if whole else _grouped(found[m.group(1)]), rhs)
+        rhs = pattern.sub(lambda m: found[m.group(1)] if whole else grouped(found[m.group(1)]), rhs)
     else:
-        return rule
-    return f"∂{_grouped(graph.label(edge.dst))}/∂{_grouped(src)} = {rhs}"
+        return printable(rule)
+    return f"∂{grouped(printable(graph.label(edge.dst)))}/∂{grouped(src)} = {rhs}"
 
 
-def _grouped(label: str) -> str:
+def grouped(label: str) -> str:
     """A label inside a formula: in parentheses when it is itself an expression."""
     return f"({label})" if any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label) else label
 
@@ -98,18 +122,53 @@ def _grouped(label: str) -> str:
 def local_line(graph: "Graph", edge: "Edge") -> str:
     """`∂(x[0]*w[0])/∂x[0] = w[0] = -3`: the rule with labels, then its number when the rule is not one."""
     text = partial(graph, edge)
+    number_ = _local_number(edge)
+    said = text.rsplit(" = ", 1)[-1].replace("−", "-")  # the rule may already be the number: ∂(x+y)/∂x = 1
+    return text if number_ is None or said == number_ else f"{text} = {number_}"
+
+
+def local_rule(graph: "Graph", edge: "Edge") -> str:
+    """local_line without its `∂result/∂input = `, for a view that names the edge beside it: `w[0] = -3`."""
+    line = local_line(graph, edge)
+    lhs, sep, _ = partial(graph, edge).partition(" = ")
+    return line[len(lhs) + 3:] if sep and lhs.startswith("∂") else line
+
+
+def _local_number(edge: "Edge") -> str | None:
     if edge.local is None:  # an unmaterialised Jacobian: the rule says what multiplies the upstream
-        return text
+        return None
     local = np.asarray(edge.local, dtype=float)
     # a tensor's local partial that is the same for every element (1 for add, −1 for neg) is one number
     same = local.size > 0 and np.isfinite(local).all() and bool(np.all(local == local.ravel()[0]))
-    number_ = value(local.ravel()[0]) if same else value(local)
-    said = text.rsplit(" = ", 1)[-1].replace("−", "-")  # the rule may already be the number: ∂(x+y)/∂x = 1
-    return text if said == number_ else f"{text} = {number_}"
+    return value(local.ravel()[0]) if same else value(local)
 
 
-def chain_line(edge: "Edge") -> str:
-    """`chain = 1 × -3 = -3` (upstream × local) for scalars; `chain = <array>` when arrays are involved."""
+_BINARY = re.compile(r"(?<=[\w\])…])(?<!\d[eE])([+\-*/@]|\*\*)(?=[\w(\[…])")
+
+
+def breakable(text: str) -> str:
+    """An expression with spaces around its operators and after commas between arguments, so a table
+    can wrap it between names and numbers instead of inside one: `x[0]*w[0]` → `x[0] * w[0]`."""
+    text = _BINARY.sub(r" \1 ", text)
+    out, depth = [], 0
+    for i, c in enumerate(text):
+        depth += (c == "[") - (c == "]")
+        # not inside an index (w[0,1]) nor between the sizes of a shape ((300,64)), nor where a space follows
+        spaced = c == "," and depth == 0 and not text[i + 1:i + 2].isdigit() and text[i + 1:i + 2] != " "
+        out.append(", " if spaced else c)
+    return "".join(out)
+
+
+def chain_line(edge: "Edge", upstream: Any = None, chain: Any = None) -> str:
+    """`chain = 1 × -3 = -3` (upstream × local) for scalars; `chain = <array>` when arrays are involved.
+    upstream and chain: the magnitudes behind those numbers (gradviz/rounding.py), so noise reads 0."""
     if edge.local is not None and np.ndim(edge.upstream) == 0 and np.ndim(edge.local) == 0:
-        return f"chain = {value(edge.upstream)} × {value(edge.local)} = {value(edge.chain)}"
-    return f"chain = {value(edge.chain)}"
+        return f"chain = {value(edge.upstream, upstream)} × {value(edge.local)} = {value(edge.chain, chain)}"
+    return f"chain = {value(edge.chain, chain)}"
+
+
+def share_line(edge: "Edge", tangent: Any, tangent_size: Any = None, share_size: Any = None) -> str:
+    """Forward mode: `share = -3 × 1 = -3` (local × the input's tangent) for scalars; `share = <array>` else."""
+    if edge.local is not None and np.ndim(tangent) == 0 and np.ndim(edge.local) == 0:
+        return f"share = {value(edge.local)} × {value(tangent, tangent_size)} = {value(edge.tangent, share_size)}"
+    return f"share = {value(edge.tangent, share_size)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..errors import GradvizError
 from ..graph import Graph
+from ..rounding import magnitudes
 from . import format as fmt
 from .dot import BAD, EDGE, FADED, RANKDIRS, STYLES, WRT, ZERO, _magnitude, wrt_edges
 
@@ -21,6 +22,7 @@ def to_mermaid(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str
         raise GradvizError(f"--rankdir {rankdir}: choose LR (left to right) or TB (top to bottom)")
     on_path = wrt_edges(graph, wrt) if wrt is not None else None
     outputs = set(graph.output_ids())
+    m = magnitudes(graph)
     lines = ["```mermaid", f"flowchart {rankdir}"]
     kinds: dict[str, list[str]] = {k: [] for k in STYLES}
     for node in graph.nodes:
@@ -29,9 +31,9 @@ def to_mermaid(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str
         head = graph.label(node.id) + (f" ({node.op})" if node.kind == "op" else "")
         if graph.granularity == "tensor":
             head += f" {fmt.shape(node.shape)}"
-        rows = [head, f"value = {fmt.value(node.value)}"]
+        rows = [head, f"value = {fmt.value(node.value, m.value[node.id])}"]
         if node.kind != "const":
-            rows.append(f"grad = {fmt.value(node.grad)}")
+            rows.append(f"grad = {fmt.value(node.grad, m.grad[node.id])}")
         if node.nondiff:
             rows.append("⚠ not differentiable here")
         left, right = SHAPES[kind]
@@ -41,9 +43,9 @@ def to_mermaid(graph: Graph, rankdir: str = "LR", wrt: str | None = None) -> str
         if graph.nodes[edge.src].kind == "const":
             lines.append(f"  n{edge.src} --> n{edge.dst}")
         else:
-            text = _label([fmt.local_line(graph, edge), fmt.chain_line(edge)])
+            text = _label([fmt.local_line(graph, edge), fmt.chain_line(edge, m.grad[edge.dst], m.chain[i])])
             lines.append(f"  n{edge.src} -->|{text}| n{edge.dst}")
-        size = _magnitude(edge.chain)
+        size = _magnitude(fmt.without_noise(edge.chain, m.chain[i]))
         color = BAD if size == float("inf") else ZERO if size == 0 else EDGE
         if on_path is not None:
             color = (WRT if i in on_path else FADED) if color != BAD else BAD

@@ -6,9 +6,14 @@ Two renderers, tried in this order:
   Python package. Renders SVG, PNG and PDF.
 * **embedded Graphviz** -- the ``graphviz-pure`` wheel (a Rust port of Graphviz
   16.1 that pip installs as a self-contained ``graphviz-pure`` program next to the
-  Python interpreter), so ``pip install gradviz`` alone is enough for SVG.
-  PNG and PDF without a system ``dot`` raise :class:`RenderError` saying how to
-  install Graphviz.
+  Python interpreter), so ``pip install gradviz`` alone is enough for SVG and PNG.
+  It writes no PDF: PDF is converted from its SVG by cairosvg when that is
+  installed (``pip install 'gradviz[pdf]'``, which needs the cairo library), else
+  :class:`RenderError` says how to get either.
+
+PNG is drawn at ``PNG_DPI``. ``fitted`` picks the direction of a figure: left to
+right, unless that drawing is over 3:1 wider than tall and wider than ``WIDE`` px,
+then top to bottom when that is narrower.
 
 The embedded renderer is a native program: there is no WebAssembly module to
 compile, so nothing is cached on disk and a warm render costs only a process
@@ -29,15 +34,19 @@ they are imported by the functions that need them, to keep CLI startup fast.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from typing import Callable
 
 from gradviz.errors import RenderError
 
-__all__ = ["render", "system_dot", "FORMATS"]
+__all__ = ["render", "fitted", "system_dot", "FORMATS"]
 
 FORMATS = ("svg", "png", "pdf")
+PNG_DPI = 120  # 10-pt text is 17 px tall: sharp at 100 %, and a figure stays near its on-screen SVG size
+WIDE = 2000  # px: a left-to-right figure wider than this and over 3:1 is drawn top to bottom instead
 
 _EMBEDDED_DIST = "graphviz-pure"
 _EMBEDDED_TIMEOUT = 120  # seconds; a gradviz graph takes milliseconds
@@ -64,19 +73,64 @@ def render(source: str, fmt: str) -> tuple[bytes, str]:
         raise RenderError(
             f"GRADVIZ_RENDERER={choice!r} is not understood: use 'auto', 'system' or 'embedded'"
         )
+    if fmt == "png":
+        source = _with_dpi(source)
     dot = None if choice == "embedded" else system_dot()
     if dot is not None:
         # the path, not `dot -V`: asking the version would cost a second process on every render
         return _render_system(source, fmt), f"system Graphviz dot ({dot})"
     if choice == "system":
         raise RenderError(f"GRADVIZ_RENDERER=system but the Graphviz 'dot' program is not on PATH: {_INSTALL_HINT}")
-    if fmt != "svg":
-        raise RenderError(
-            f"{fmt.upper()} needs the Graphviz 'dot' program: {_INSTALL_HINT} "
-            "— SVG and DOT are written without it"
-        )
     exe, label = _embedded_renderer()
+    if fmt == "pdf":
+        return _pdf_from_svg(_render_embedded(exe, source, "svg")), f"{label}, PDF by cairosvg"
     return _render_embedded(exe, source, fmt), label
+
+
+def fitted(dot_for: Callable[[str], str], fmt: str, rankdir: str | None = None) -> tuple[bytes, str, str]:
+    """Render the DOT that dot_for(rankdir) makes; without a rankdir, left to right unless that figure is
+    over 3:1 wider than tall and wider than WIDE px at PNG_DPI, then top to bottom if that is narrower.
+    Returns (data, renderer, the rankdir used)."""
+    if rankdir is not None:
+        return (*render(dot_for(rankdir), fmt), rankdir)
+    svg, renderer = render(dot_for("LR"), "svg")
+    width, height = _svg_size(svg)
+    rankdir = "LR"
+    if width * PNG_DPI / 72 > WIDE and width > 3 * height:
+        tall, tall_renderer = render(dot_for("TB"), "svg")
+        if _svg_size(tall)[0] < width:
+            svg, renderer, rankdir = tall, tall_renderer, "TB"
+    if fmt == "svg":
+        return svg, renderer, rankdir
+    return (*render(dot_for(rankdir), fmt), rankdir)
+
+
+def _svg_size(svg: bytes) -> tuple[float, float]:
+    """(width, height) in points, from the `<svg width="…pt" height="…pt"` Graphviz writes."""
+    head = svg[:2000].decode("utf-8", errors="replace")
+    found = [re.search(rf'\s{key}="([\d.]+)pt"', head) for key in ("width", "height")]
+    if not all(found):
+        raise RenderError("Graphviz wrote an SVG without a size")
+    return float(found[0].group(1)), float(found[1].group(1))
+
+
+def _with_dpi(source: str) -> str:
+    """The DOT source with the PNG resolution set as a graph attribute (the first statement of the graph)."""
+    brace = source.find("{")
+    if brace < 0:
+        return source
+    return f"{source[:brace + 1]}\n  graph [dpi={PNG_DPI}];{source[brace + 1:]}"
+
+
+def _pdf_from_svg(svg: bytes) -> bytes:
+    try:
+        import cairosvg  # optional and lazy: the extra `pdf` brings it; it needs the cairo C library
+    except (ImportError, OSError):  # OSError: cairosvg is there, the cairo library it loads is not
+        raise RenderError(
+            f"PDF needs the Graphviz 'dot' program ({_INSTALL_HINT}) or cairosvg with the cairo library "
+            "(pip install 'gradviz[pdf]') — SVG, PNG and DOT are written without them"
+        ) from None
+    return cairosvg.svg2pdf(bytestring=svg)
 
 
 # --- system Graphviz -------------------------------------------------------------------------

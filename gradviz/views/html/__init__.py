@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import Graph
+from ...rounding import magnitudes
 from ...steps import Step, backward_steps
 from .. import format as fmt
 from ..clusters import plan
@@ -49,13 +50,14 @@ DARK = {
 }
 
 
-def to_html(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: bool = False,
+def to_html(graph: Graph, rankdir: str | None = None, wrt: str | None = None, collapse: bool = False,
             steps: bool = False) -> tuple[str, str]:
     """The explorer page for graph; returns (page, renderer). wrt opens it with that input selected,
     collapse with the layers collapsed, steps on the step control at step 0."""
-    from ..render import render
+    from ..render import fitted, render
 
-    expanded, renderer = render(_with_edge_ids(graph, to_dot(graph, rankdir)), "svg")
+    expanded, renderer, rankdir = fitted(lambda direction: _with_edge_ids(graph, to_dot(graph, direction)), "svg",
+                                         rankdir)
     drawings = {"expanded": _clean(expanded)}
     if plan(graph).blocks:
         drawings["collapsed"] = _clean(render(to_dot(graph, rankdir, collapse=True), "svg")[0])
@@ -101,13 +103,15 @@ def caption(graph: Graph, steps: list[Step], k: int) -> str:
     """What step k of backprop did, in words."""
     step = steps[k]
     node = graph.nodes[step.node]
+    m = magnitudes(graph)
     name = graph.label(step.node)
     head = f"step {k} of {len(steps) - 1}: "
     if not step.edges:
-        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad)} (the seed)"
-    chains = " + ".join(fmt.value(graph.edges[i].chain) for i in step.edges)
+        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad, m.grad[step.node])} (the seed)"
+    chains = " + ".join(fmt.value(graph.edges[i].chain, m.chain[i]) for i in step.edges)
     uses = "its one use" if len(step.edges) == 1 else f"its {len(step.edges)} uses"
-    total = f"{chains} = {fmt.value(node.grad)}" if len(step.edges) > 1 else fmt.value(node.grad)
+    grad = fmt.value(node.grad, m.grad[step.node])
+    total = f"{chains} = {grad}" if len(step.edges) > 1 else grad
     return head + f"grad of {name} is complete: the chain from {uses} gives {total}"
 
 
