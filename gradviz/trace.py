@@ -789,6 +789,13 @@ class _Frames:
 
     def see(self, frame: Any) -> None:
         filename, files, stop = self.filename, self.files, self.stop
+        while frame is not None and frame is not stop and frame.f_code.co_filename not in files \
+                and frame.f_code.co_filename != filename:
+            frame = frame.f_back
+        if self.stack and frame is self.stack[-1]:  # the same innermost frame, so the same frames around it
+            if frame.f_code.co_filename == filename:
+                self.tracer.name_locals(frame.f_locals)
+            return
         stack = []
         while frame is not None and frame is not stop:
             where = frame.f_code.co_filename
