@@ -208,6 +208,11 @@ class Graph:
 
     def to_json(self) -> str:
         """The graph as JSON text (schema @2): one node or edge per line, so it reads and diffs well."""
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """to_json's text encoded as UTF-8, as a file holds it: made as bytes, never as one str (a million
+        nodes are 150 MB of text)."""
         import orjson
 
         collecting = gc.isenabled()
@@ -218,7 +223,7 @@ class Graph:
             rules: dict[str, int] = {}
             edge_rules = [rules.setdefault(text, len(rules)) for text in self._rule_texts()]
             # each row's first field carries the newline before it, as an orjson Fragment (JSON text written
-            # as it is): one orjson call then writes every row, one per line; few distinct first fields
+            # as it is): one orjson call then writes many rows, one per line; few distinct first fields
             starts: dict[Any, Any] = {}
 
             def start(v: Any) -> Any:
@@ -227,19 +232,27 @@ class Graph:
                     frag = starts[v] = orjson.Fragment(b"\n  " + orjson.dumps(v))
                 return frag
 
-            node_cols = [list(map(start, [n.kind for n in nodes])), [self.label(n.id) for n in nodes],
-                         [n.op for n in nodes], [[] if type(n.value) is float else list(n.shape) for n in nodes],
-                         _nums([n.value for n in nodes]), _nums([n.grad for n in nodes]),
-                         [bool(n.nondiff) for n in nodes], [n.cluster for n in nodes]]
-            starts.clear()
-            edge_cols = [list(map(start, edge_rules)), [e.src for e in edges], [e.dst for e in edges],
-                         _nums([e.local for e in edges]), _nums([e.upstream for e in edges]),
-                         _nums([e.chain for e in edges])]
-            if forward:
-                node_cols.append(_nums([n.tangent for n in nodes]))
-                edge_cols.append(_nums([e.tangent for e in edges]))
-            node_rows = orjson.dumps(list(zip(*node_cols)))
-            edge_rows = orjson.dumps(list(zip(*edge_cols)))
+            def node_rows(part: list[Node]) -> list[tuple]:
+                cols = [[start(n.kind) for n in part], [self.label(n.id) for n in part], [n.op for n in part],
+                        [[] if type(n.value) is float else list(n.shape) for n in part],
+                        _nums([n.value for n in part]), _nums([n.grad for n in part]),
+                        [bool(n.nondiff) for n in part], [n.cluster for n in part]]
+                if forward:
+                    cols.append(_nums([n.tangent for n in part]))
+                return list(zip(*cols))
+
+            def edge_rows(part: list[Edge], rule_ids: list[int]) -> list[tuple]:
+                cols = [[start(i) for i in rule_ids], [e.src for e in part], [e.dst for e in part],
+                        _nums([e.local for e in part]), _nums([e.upstream for e in part]),
+                        _nums([e.chain for e in part])]
+                if forward:
+                    cols.append(_nums([e.tangent for e in part]))
+                return list(zip(*cols))
+
+            # a chunk at a time, so the rows' tuples never exist for the whole graph at once
+            node_parts = [orjson.dumps(node_rows(nodes[i:i + _CHUNK]))[1:-1] for i in range(0, len(nodes), _CHUNK)]
+            edge_parts = [orjson.dumps(edge_rows(edges[i:i + _CHUNK], edge_rules[i:i + _CHUNK]))[1:-1]
+                          for i in range(0, len(edges), _CHUNK)]
         finally:
             if collecting:
                 gc.enable()
@@ -253,7 +266,8 @@ class Graph:
         head["edge_fields"] = list(EDGE_FIELDS + (("tangent",) if forward else ()))
         dump_text = json.JSONEncoder(ensure_ascii=False).encode
         lines = ["{"] + [f" {dump_text(k)}: {dump_text(v)}," for k, v in head.items()]
-        return "\n".join(lines) + f'\n "nodes": {node_rows.decode()},\n "edges": {edge_rows.decode()}\n}}\n'
+        return b"".join([("\n".join(lines) + '\n "nodes": [').encode("utf-8"), b",".join(node_parts),
+                         b'],\n "edges": [', b",".join(edge_parts), b"]\n}\n"])
 
     @classmethod
     def from_json(cls, text: str | bytes, origin: str = "JSON") -> "Graph":
@@ -485,7 +499,7 @@ class _SavedGraph(Graph):
                 obj.tangent = t
         graph._labels = labels
         graph._rules = [rules[i] for i in rule_ids]
-        graph.output = _output_v2(data.get("output"), n, fail)
+        graph.output = _output_v2(data.get("output"), n, graph.granularity, fail)
         graph.leaves = _leaves(graph)
         return graph
 
@@ -559,11 +573,12 @@ class _SavedGraph(Graph):
         for j in range(last_dst + 1, len(graph.nodes)):
             graph.nodes[j].first_edge = len(graph.edges)
         graph.clusters = list(clusters)
-        graph.output = _output(data.get("output"), index, fail)
+        graph.output = _output(data.get("output"), index, granularity, fail)
         graph.leaves = _leaves(graph)
         return graph
 
 
+_CHUNK = 100_000  # rows written by one orjson call
 _FLOAT = {float}
 _FLOAT_OR_NONE = {float, type(None)}
 
@@ -668,11 +683,13 @@ def _edge_rows(rows: list, fields: list, shapes: list, n_rules: int, granularity
     return cols
 
 
-def _output_v2(raw: Any, n: int, fail: Any) -> Any:
+def _output_v2(raw: Any, n: int, granularity: str, fail: Any) -> Any:
     if type(raw) is int:
         if not 0 <= raw < n:
             raise fail("output", f"no node {raw}")
         return raw
+    if granularity == "tensor":
+        raise fail("output", "expected a node id (one node holds the whole output at tensor granularity)")
     try:
         ids = np.array(raw, dtype=object)
         if not ids.size or ids.dtype != object or any(type(i) is not int or not 0 <= i < n for i in ids.ravel()):
@@ -736,11 +753,13 @@ def _array(raw: Any, shape: list | None, granularity: str, fail: Any, where: str
     return values
 
 
-def _output(raw: Any, index: dict[str, int], fail: Any) -> Any:
+def _output(raw: Any, index: dict[str, int], granularity: str, fail: Any) -> Any:
     if isinstance(raw, str):
         if raw not in index:
             raise fail("output", f"no node with id {_short(raw)}")
         return index[raw]
+    if granularity == "tensor":
+        raise fail("output", "expected a node id (one node holds the whole output at tensor granularity)")
     try:
         ids = np.array(raw, dtype=object)
         if not ids.size or ids.dtype != object or any(not isinstance(i, str) or i not in index for i in ids.ravel()):

@@ -284,3 +284,16 @@ def test_a_tampered_v2_graph_is_refused_in_one_line_or_shown(d):
     print_tables(g, Console(file=open("/dev/null", "w"), width=100))
     g.warnings()
     assert Graph.from_json(g.to_json()).to_dict() == g.to_dict()
+
+
+def test_a_tensor_graph_whose_output_is_a_list_is_refused():
+    """One node holds a tensor graph's output: a list of ids (a scalar graph's array output) cannot be drawn."""
+    v1 = tensor_dict()
+    v1["output"] = ["n0"]
+    v2 = json.loads(Graph.from_dict(tensor_dict()).to_json())
+    v2["output"] = [0]
+    for d in (v1, v2):
+        with pytest.raises(SavedGraphError) as info:
+            Graph.from_json(json.dumps(d), "g.json")
+        assert str(info.value) == ("g.json: output: expected a node id (one node holds the whole output at "
+                                   "tensor granularity)")
