@@ -300,8 +300,10 @@ class Graph:
         """One line for each thing a reader of this graph should know: NaN or inf, a point where a derivative
         does not exist, an output that depends on no leaf."""
         out = []
-        bad = [f"{what} of {self.label(n.id)} is {_first_bad(v)}"
-               for n in self.nodes for what, v in (("value", n.value), ("gradient", n.grad)) if not _finite(v)]
+        nodes = self.nodes
+        bad = [] if _floats_finite([n.value for n in nodes]) and _floats_finite([n.grad for n in nodes]) else [
+            f"{what} of {self.label(n.id)} is {_first_bad(v)}"
+            for n in nodes for what, v in (("value", n.value), ("gradient", n.grad)) if not _finite(v)]
         if bad:
             more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
             out.append(f"NaN or inf in {len(bad)} values or gradients: {'; '.join(bad[:3])}{more}")
@@ -397,6 +399,15 @@ def _num(value: Any) -> Any:
     if np.isfinite(arr).all():
         return arr.tolist()
     return np.vectorize(lambda v: v if math.isfinite(v) else str(v), otypes=[object])(arr).tolist()
+
+
+def _floats_finite(values: list) -> bool:
+    """Every value a finite float or None (a constant's gradient): a scalar graph's values, checked at once.
+    False also where that cannot be told at once (arrays): then each value is looked at."""
+    types = set(map(type, values))
+    if types <= _FLOAT:
+        return math.isfinite(sum(values))  # a nan or an inf makes the sum one (so may an overflow: looked at)
+    return types <= _FLOAT_OR_NONE and math.isfinite(sum(v for v in values if v is not None))
 
 
 def _finite(v: Any) -> bool:
