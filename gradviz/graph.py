@@ -487,30 +487,9 @@ class _SavedGraph(Graph):
             if not (isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and type(c[1]) is int and c[1] >= 0):
                 raise fail(f"clusters[{i}]", "expected [an object's name, a call count]")
         graph.clusters = [tuple(c) for c in clusters]
-        n, m = len(nodes), len(edges)
-        cols = (_bulk_nodes(nodes, len(node_fields), len(clusters)) if graph.granularity == "scalar" else None) \
-            or _node_rows(nodes, node_fields, graph.granularity, len(clusters), fail)
-        kinds, labels, ops, _, values, grads, nondiffs, node_clusters = cols[:8]
-        ecols = (_bulk_edges(edges, len(edge_fields), n, len(rules)) if graph.granularity == "scalar" else None) \
-            or _edge_rows(edges, edge_fields, cols[3], len(rules), graph.granularity, fail)
-        rule_ids, srcs, dsts, local, upstream, chain_ = ecols[:6]
-        dst = np.array(dsts, dtype=np.int64)
-        firsts = np.searchsorted(dst, np.arange(n)).tolist()
-        args = (np.arange(m) - np.asarray(firsts, dtype=np.int64)[dst]).tolist() if m else []
-        names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
-        graph.nodes = list(map(Node, range(n), names, kinds, ops, values, nondiffs, firsts, repeat(None, n),
-                               node_clusters))
-        for node, g in zip(graph.nodes, grads):
-            node.grad = g
-        graph.edges = list(map(_SavedEdge, srcs, dsts, args, local, range(m)))
-        for e, up, c in zip(graph.edges, upstream, chain_):
-            e.upstream, e.chain = up, c
-        if forward:
-            for obj, t in zip(graph.nodes + graph.edges, chain(cols[8], ecols[6])):
-                obj.tangent = t
-        graph._labels = labels
-        graph._rules = [rules[i] for i in rule_ids]
-        graph.output = _output_v2(data.get("output"), n, graph.granularity, fail)
+        if not (graph.granularity == "scalar" and _bulk_load(graph, nodes, edges, forward, rules)):
+            _rows_load(graph, nodes, edges, node_fields, edge_fields, rules, fail)
+        graph.output = _output_v2(data.get("output"), len(graph.nodes), graph.granularity, fail)
         graph.leaves = _leaves(graph)
         return graph
 
@@ -589,9 +568,86 @@ class _SavedGraph(Graph):
         return graph
 
 
-_CHUNK = 100_000  # rows written by one orjson call
+_CHUNK = 2048  # rows written by one orjson call: few enough that their nodes stay in the CPU cache
 _FLOAT = {float}
 _FLOAT_OR_NONE = {float, type(None)}
+
+
+def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, rules: list[str]) -> bool:
+    """Fill a scalar graph from rows that are all as gradviz writes them, a chunk at a time (the objects of a
+    chunk are still in the CPU cache for the next look at them); False, with the graph to be refilled,
+    at the first thing unusual: then each row is checked on its own."""
+    n, m = len(nodes), len(edges)
+    node_width, edge_width = len(NODE_FIELDS) + forward, len(EDGE_FIELDS) + forward
+    graph.edges, graph._rules, dst_parts = [], [], []
+    last_dst, run_start = -1, 0  # the dst of the edge before, and the place of its dst's first edge
+    for k0 in range(0, m, _CHUNK):
+        cols = _bulk_edges(edges[k0:k0 + _CHUNK], edge_width, n, len(rules), last_dst)
+        if cols is None:
+            return False
+        rule_ids, srcs, dsts, local, upstream, chain_ = cols[:6]
+        d = np.array(dsts, dtype=np.int64)
+        place = np.arange(k0, k0 + len(d))
+        first = np.empty(len(d), dtype=bool)  # an edge that is its dst's first
+        first[0] = d[0] != last_dst
+        first[1:] = d[1:] != d[:-1]
+        start = np.maximum.accumulate(np.where(first, place, -1))
+        start[start < 0] = run_start
+        part = list(map(_SavedEdge, srcs, dsts, (place - start).tolist(), local, place.tolist()))
+        for e, up, c in zip(part, upstream, chain_):
+            e.upstream, e.chain = up, c
+        if forward:
+            for e, t in zip(part, cols[6]):
+                e.tangent = t
+        graph.edges.extend(part)
+        graph._rules.extend([rules[i] for i in rule_ids])
+        dst_parts.append(d)
+        last_dst, run_start = int(d[-1]), int(start[-1])
+    firsts = np.searchsorted(np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64), np.arange(n)).tolist()
+    graph.nodes, graph._labels = [], []
+    for i0 in range(0, n, _CHUNK):
+        cols = _bulk_nodes(nodes[i0:i0 + _CHUNK], node_width, len(graph.clusters))
+        if cols is None:
+            return False
+        kinds, labels, ops, _, values, grads, nondiffs, clusters = cols[:8]
+        names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+        k = len(kinds)
+        part = list(map(Node, range(i0, i0 + k), names, kinds, ops, values, nondiffs, firsts[i0:i0 + k],
+                        repeat(None, k), clusters))
+        for node, g in zip(part, grads):
+            node.grad = g
+        if forward:
+            for node, t in zip(part, cols[8]):
+                node.tangent = t
+        graph.nodes.extend(part)
+        graph._labels.extend(labels)
+    return True
+
+
+def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, node_fields: list, edge_fields: list,
+               rules: list[str], fail: Any) -> None:
+    """Fill the graph from rows checked one by one (schema @2): the first thing wrong raises, naming its field."""
+    cols = _node_rows(nodes, node_fields, graph.granularity, len(graph.clusters), fail)
+    kinds, labels, ops, _, values, grads, nondiffs, node_clusters = cols[:8]
+    ecols = _edge_rows(edges, edge_fields, cols[3], len(rules), graph.granularity, fail)
+    rule_ids, srcs, dsts, local, upstream, chain_ = ecols[:6]
+    n, m = len(nodes), len(edges)
+    dst = np.array(dsts, dtype=np.int64)
+    firsts = np.searchsorted(dst, np.arange(n)).tolist()
+    args = (np.arange(m) - np.asarray(firsts, dtype=np.int64)[dst]).tolist() if m else []
+    names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+    graph.nodes = list(map(Node, range(n), names, kinds, ops, values, nondiffs, firsts, repeat(None, n),
+                           node_clusters))
+    for node, g in zip(graph.nodes, grads):
+        node.grad = g
+    graph.edges = list(map(_SavedEdge, srcs, dsts, args, local, range(m)))
+    for e, up, c in zip(graph.edges, upstream, chain_):
+        e.upstream, e.chain = up, c
+    if len(node_fields) > len(NODE_FIELDS):
+        for obj, t in zip(graph.nodes + graph.edges, chain(cols[8], ecols[6])):
+            obj.tangent = t
+    graph._labels = labels
+    graph._rules = [rules[i] for i in rule_ids]
 
 
 def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
@@ -617,8 +673,9 @@ def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
     return cols
 
 
-def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int) -> list | None:
-    """The columns of a scalar graph's edge rows when every field is as gradviz writes it, else None."""
+def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int, last_dst: int) -> list | None:
+    """The columns of a scalar graph's edge rows when every field is as gradviz writes it (after an edge into
+    last_dst), else None."""
     if not all(type(r) is list and len(r) == width for r in rows):
         return None
     cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
@@ -629,7 +686,7 @@ def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int) -> list | No
     if rows:
         s, d, r = (np.array(c, dtype=np.int64) for c in (srcs, dsts, rule_ids))
         if not ((s >= 0).all() and (s < d).all() and (d < n_nodes).all() and (np.diff(d) >= 0).all()
-                and (r >= 0).all() and (r < n_rules).all()):
+                and d[0] >= last_dst and (r >= 0).all() and (r < n_rules).all()):
             return None
     return cols
 
