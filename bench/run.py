@@ -140,7 +140,8 @@ def bench_cli(repeat: int) -> None:
             commands[renderer] = (cmd, dict(env, GRADVIZ_RENDERER=renderer))
         if shutil.which("dot"):  # what the system renderer pays on its own: one dot process for this figure
             subprocess.run(gradviz_cmd + ["trace", "samples/neuron.py", "--no-table", "-f", "dot", "-o",
-                                          str(tmp / "neuron.dot")], check=True, env=env, cwd=ROOT)
+                                          str(tmp / "neuron.dot")], check=True, env=env, cwd=ROOT,
+                           stdout=subprocess.DEVNULL)
             commands["dot"] = (["dot", "-Tsvg", str(tmp / "neuron.dot"), "-o", str(tmp / "dot.svg")], env)
         times = process_times(commands, repeat)
         t = {name: cpu for name, (cpu, _) in times.items()}
@@ -433,11 +434,18 @@ def forward(x):
         x = np.tanh(x)
     return x
 
+def peak_rss():
+    # VmHWM: this process's own peak (Linux keeps ru_maxrss across exec, so there it can be the parent's)
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
 start, start_wall = time.process_time(), time.perf_counter()
 graph = gradviz.trace(forward, granularity="scalar", x=0.5)
 graph.render(sys.argv[1], "json")
-print(time.process_time() - start, time.perf_counter() - start_wall,
-      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, len(graph.nodes))
+print(time.process_time() - start, time.perf_counter() - start_wall, peak_rss(), len(graph.nodes))
 """
 
 
