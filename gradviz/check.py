@@ -21,10 +21,8 @@ from .errors import ModelError
 from .graph import Graph
 from .inputs import Input
 from .ops import OPS
+from .tolerances import ATOL, RTOL
 from .trace import State, run, where, _message
-
-RTOL = 1e-5
-ATOL = 1e-6
 
 
 def step(x: Any) -> Any:

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 from .budget import GraphTooLarge, default_max_nodes
-from .check import ATOL, RTOL
 from .errors import GradvizError
+from .tolerances import ATOL, RTOL
 
 # usage errors (a missing argument, an unknown option): typer's own class since it vendors click
 _UsageError = getattr(typer, "TyperException", None) or __import__("click").ClickException
@@ -66,6 +66,18 @@ def _max_graph_nodes(what: str = "stop with an error, before spending the memory
     """--max-graph-nodes, for every command that builds a graph; --help shows what the default is here now."""
     return typer.Option(None, "--max-graph-nodes", metavar="N", min=1, help=what,
                         show_default=f"{default_max_nodes():,} here now: half the free memory at ~1 kB per node")
+
+
+@contextmanager
+def _model_code() -> Iterator[None]:
+    """While the model's code runs: a module it imports must not leave a __pycache__ in the user's folder.
+    gradviz's own modules, imported afterwards, keep their cached bytecode (30 ms a run without it)."""
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = saved
 
 
 # Exit status when a figure format cannot be drawn on this machine (PNG or PDF without a system Graphviz):
@@ -123,8 +135,7 @@ def trace(
     _check_mode(mode, wrt)
     _check_open(open_, formats, steps)
     sets = _sets(set_)
-    sys.dont_write_bytecode = True  # a module the model imports must not leave a __pycache__ in the user's folder
-    with _status(f"tracing {target}"):
+    with _status(f"tracing {target}"), _model_code():
         graph = trace_file(path, name, granularity, seed, sets, params or None, tuple(const), max_graph_nodes)
     highlight = wrt
     if mode == "forward":
@@ -142,8 +153,11 @@ def trace(
     elif not no_table:
         from .views.table import print_tables
         print_tables(graph, out)
-    figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, lambda: trace_file(
-        path, name, "tensor", seed, sets, params or None, tuple(const), max_graph_nodes))
+    def retrace_as_tensors():
+        with _model_code():
+            return trace_file(path, name, "tensor", seed, sets, params or None, tuple(const), max_graph_nodes)
+
+    figure, collapse, highlight = _fit(graph, formats, max_nodes, collapse, highlight, retrace_as_tensors)
     with _status("drawing"):
         skipped, pages = _write(graph, formats, path.stem, output, out_dir, rankdir, highlight, verbose, out, force,
                                 figure=figure, collapse=collapse)

@@ -10,6 +10,7 @@ import gc
 import json
 import math
 import re
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +19,12 @@ import numpy as np
 from .errors import GradvizError
 from .ops import OPS
 
-SCHEMA = "gradviz/graph@1"
+SCHEMA = "gradviz/graph@2"
+SCHEMA_V1 = "gradviz/graph@1"  # one object per node and edge, every field named: still read, and to_dict's form
+# @2: a node or an edge is a list of these fields, its id its place in "nodes"; "rule" indexes "rules",
+# "cluster" indexes "clusters" ([object name, call number])
+NODE_FIELDS = ("kind", "label", "op", "shape", "value", "grad", "nondiff", "cluster")
+EDGE_FIELDS = ("rule", "src", "dst", "local", "upstream", "chain")
 _LABEL_WIDTH = 40  # an expression label longer than this is written one operation deep
 
 
@@ -102,6 +108,18 @@ class Graph:
 
     def rule(self, edge: Edge) -> str:
         return OPS[self.nodes[edge.dst].op].rule(edge.arg)
+
+    def _rule_texts(self) -> list[str]:
+        """rule(e) for every edge, each (operation, argument) looked up once."""
+        nodes, cache = self.nodes, {}
+        texts = []
+        for e in self.edges:
+            key = (nodes[e.dst].op, e.arg)
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = self.rule(e)
+            texts.append(text)
+        return texts
 
     # -- values for people ------------------------------------------------------------------------
     @property
@@ -192,8 +210,10 @@ class Graph:
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The graph as plain data, one dict per node and edge with every field named (schema @1): the form
+        scripts and tests inspect. to_json writes the same information in the leaner schema @2."""
         d = {
-            "schema": SCHEMA,
+            "schema": SCHEMA_V1,
             "granularity": self.granularity,
             "source": self.source,
             "output": _ids_json(self.output),
@@ -218,48 +238,103 @@ class Graph:
         return d
 
     def to_json(self) -> str:
-        """The graph as JSON text: one node or edge per line, so it reads and diffs well."""
+        """The graph as JSON text (schema @2): one node or edge per line, so it reads and diffs well."""
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_json_bytes(self) -> bytes:
+        """to_json's text encoded as UTF-8, as a file holds it: made as bytes, never as one str (a million
+        nodes are 150 MB of text)."""
+        import orjson
+
         collecting = gc.isenabled()
-        gc.disable()  # millions of new dicts, none of them garbage: the collector would only slow this down
+        gc.disable()  # millions of new tuples, none of them garbage: the collector would only slow this down
         try:
-            d = self.to_dict()
+            nodes, edges = self.nodes, self.edges
+            forward = self.wrt is not None
+            rules: dict[str, int] = {}
+            edge_rules = [rules.setdefault(text, len(rules)) for text in self._rule_texts()]
+            # each row's first field carries the newline before it, as an orjson Fragment (JSON text written
+            # as it is): one orjson call then writes many rows, one per line; few distinct first fields
+            starts: dict[Any, Any] = {}
+
+            def start(v: Any) -> Any:
+                frag = starts.get(v)
+                if frag is None:
+                    frag = starts[v] = orjson.Fragment(b"\n  " + orjson.dumps(v))
+                return frag
+
+            def node_rows(part: list[Node]) -> list[tuple]:
+                cols = [[start(n.kind) for n in part], [self.label(n.id) for n in part], [n.op for n in part],
+                        [[] if type(n.value) is float else list(n.shape) for n in part],
+                        _nums([n.value for n in part]), _nums([n.grad for n in part]),
+                        [bool(n.nondiff) for n in part], [n.cluster for n in part]]
+                if forward:
+                    cols.append(_nums([n.tangent for n in part]))
+                return list(zip(*cols))
+
+            def edge_rows(part: list[Edge], rule_ids: list[int]) -> list[tuple]:
+                cols = [[start(i) for i in rule_ids], [e.src for e in part], [e.dst for e in part],
+                        _nums([e.local for e in part]), _nums([e.upstream for e in part]),
+                        _nums([e.chain for e in part])]
+                if forward:
+                    cols.append(_nums([e.tangent for e in part]))
+                return list(zip(*cols))
+
+            # a chunk at a time, so the rows' tuples never exist for the whole graph at once
+            node_parts = [orjson.dumps(node_rows(nodes[i:i + _CHUNK]))[1:-1] for i in range(0, len(nodes), _CHUNK)]
+            edge_parts = [orjson.dumps(edge_rows(edges[i:i + _CHUNK], edge_rules[i:i + _CHUNK]))[1:-1]
+                          for i in range(0, len(edges), _CHUNK)]
         finally:
             if collecting:
                 gc.enable()
-        head = {k: v for k, v in d.items() if k not in ("nodes", "edges")}
-        dump = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build an encoder per item
-        lines = ["{"] + [f" {dump(k)}: {dump(v)}," for k, v in head.items()]
-        for key in ("nodes", "edges"):
-            items = ",\n".join(f"  {dump(item)}" for item in d[key])
-            lines.append(f' "{key}": [\n{items}\n ]' + ("," if key == "nodes" else ""))
-        return "\n".join(lines) + "\n}\n"
+        head = {"schema": SCHEMA, "granularity": self.granularity, "source": self.source,
+                "output": _ids_json2(self.output)}
+        if forward:
+            head["wrt"] = self.wrt
+        head["rules"] = list(rules)
+        head["clusters"] = [list(c) for c in self.clusters]
+        head["node_fields"] = list(NODE_FIELDS + (("tangent",) if forward else ()))
+        head["edge_fields"] = list(EDGE_FIELDS + (("tangent",) if forward else ()))
+        dump_text = json.JSONEncoder(ensure_ascii=False).encode
+        lines = ["{"] + [f" {dump_text(k)}: {dump_text(v)}," for k, v in head.items()]
+        return b"".join([("\n".join(lines) + '\n "nodes": [').encode("utf-8"), b",".join(node_parts),
+                         b'],\n "edges": [', b",".join(edge_parts), b"]\n}\n"])
 
     @classmethod
     def from_json(cls, text: str | bytes, origin: str = "JSON") -> "Graph":
-        """A graph saved by to_json, read back as data only (no model code, no derivative is recomputed).
+        """A graph saved by to_json (schema @2, or @1 of earlier versions), read back as data only (no model
+        code, no derivative is recomputed).
 
         Anything that is not such a graph raises SavedGraphError naming origin and what is wrong."""
+        import orjson
+
+        collecting = gc.isenabled()
+        gc.disable()  # millions of new lists and objects, none of them garbage (see to_json)
         try:
-            data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
-        except UnicodeDecodeError:
-            raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
-        except json.JSONDecodeError as exc:
-            raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}")
-        except RecursionError:
-            raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)")
-        return cls.from_dict(data, origin)
+            try:
+                data = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                data = _json_error(text, origin)  # the standard library's words, with the line number
+            return cls.from_dict(data, origin)
+        finally:
+            if collecting:
+                gc.enable()
 
     @classmethod
     def from_dict(cls, data: Any, origin: str = "JSON") -> "Graph":
-        """The inverse of to_dict, validating every field (see from_json)."""
+        """The inverse of to_dict (or of to_json's data, schema @2), validating every field (see from_json)."""
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            return _SavedGraph.load_v2(data, origin)
         return _SavedGraph.load(data, origin)
 
     def warnings(self) -> list[str]:
         """One line for each thing a reader of this graph should know: NaN or inf, a point where a derivative
         does not exist, an output that depends on no leaf."""
         out = []
-        bad = [f"{what} of {self.label(n.id)} is {_first_bad(v)}"
-               for n in self.nodes for what, v in (("value", n.value), ("gradient", n.grad)) if not _finite(v)]
+        nodes = self.nodes
+        bad = [] if _floats_finite([n.value for n in nodes]) and _floats_finite([n.grad for n in nodes]) else [
+            f"{what} of {self.label(n.id)} is {_first_bad(v)}"
+            for n in nodes for what, v in (("value", n.value), ("gradient", n.grad)) if not _finite(v)]
         if bad:
             more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
             out.append(f"NaN or inf in {len(bad)} values or gradients: {'; '.join(bad[:3])}{more}")
@@ -370,6 +445,33 @@ def _ids_json(ref: Any) -> Any:
     return None if ref is None else f"n{int(ref)}"
 
 
+def _ids_json2(ref: Any) -> Any:
+    if isinstance(ref, np.ndarray):
+        return ref.tolist()
+    return None if ref is None else int(ref)
+
+
+def _nums(values: list) -> list:
+    """_num of each value; a column of finite floats (every value of a scalar graph, as a rule) as it is."""
+    # a sum that is not finite: a nan or inf in the column (or an overflow): then look at each value
+    if set(map(type, values)) <= _FLOAT and math.isfinite(sum(values)):
+        return values
+    return [_num(v) for v in values]
+
+
+def _json_error(text: str | bytes, origin: str) -> Any:
+    """Why the text is not JSON, in the standard library's words (orjson's are terser); or its data, where
+    only orjson refused it (it has a lower nesting limit)."""
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError:
+        raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
+    except json.JSONDecodeError as exc:
+        raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}")
+    except RecursionError:
+        raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)")
+
+
 def _num(value: Any) -> Any:
     """A number or nested list for JSON; NaN and ±inf become the strings "nan", "inf", "-inf"."""
     if value is None:
@@ -383,6 +485,15 @@ def _num(value: Any) -> Any:
     if np.isfinite(arr).all():
         return arr.tolist()
     return np.vectorize(lambda v: v if math.isfinite(v) else str(v), otypes=[object])(arr).tolist()
+
+
+def _floats_finite(values: list) -> bool:
+    """Every value a finite float or None (a constant's gradient): a scalar graph's values, checked at once.
+    False also where that cannot be told at once (arrays): then each value is looked at."""
+    types = set(map(type, values))
+    if types <= _FLOAT:
+        return math.isfinite(sum(values))  # a nan or an inf makes the sum one (so may an overflow: looked at)
+    return types <= _FLOAT_OR_NONE and math.isfinite(sum(v for v in values if v is not None))
 
 
 def _finite(v: Any) -> bool:
@@ -417,16 +528,20 @@ class _SavedGraph(Graph):
     def rule(self, edge: Edge) -> str:
         return self._rules[edge.index]
 
+    def _rule_texts(self) -> list[str]:
+        return self._rules
+
     @classmethod
-    def load(cls, data: Any, origin: str) -> "Graph":
+    def _start(cls, data: Any, origin: str, schema: str) -> tuple["_SavedGraph", Any, list, list]:
+        """The fields both schemas share, checked; the graph to fill, fail, and the node and edge lists."""
         def fail(where: str, what: str) -> SavedGraphError:
             return SavedGraphError(f"{origin}: {where}: {what}")
 
         if not isinstance(data, dict):
             raise SavedGraphError(f"{origin}: not a gradviz graph (expected a JSON object)")
-        if data.get("schema") != SCHEMA:
+        if data.get("schema") != schema:
             raise SavedGraphError(f"{origin}: not a gradviz graph (schema {_short(data.get('schema'))}, "
-                                  f"expected {SCHEMA!r})")
+                                  f"expected {SCHEMA!r} or {SCHEMA_V1!r})")
         granularity = data.get("granularity")
         if granularity not in ("scalar", "tensor"):
             raise fail("granularity", f"expected 'scalar' or 'tensor', not {_short(granularity)}")
@@ -436,6 +551,39 @@ class _SavedGraph(Graph):
         nodes, edges = data.get("nodes"), data.get("edges")
         if not isinstance(nodes, list) or not isinstance(edges, list):
             raise fail("nodes/edges", "expected two lists")
+        return graph, fail, nodes, edges
+
+    @classmethod
+    def load_v2(cls, data: Any, origin: str) -> "Graph":
+        """Schema @2. A scalar graph's columns are checked in bulk (a million nodes); where that finds
+        anything unusual, and at tensor granularity, each row is checked on its own, which names the field."""
+        graph, fail, nodes, edges = cls._start(data, origin, SCHEMA)
+        forward = graph.wrt is not None
+        node_fields = list(NODE_FIELDS + (("tangent",) if forward else ()))
+        edge_fields = list(EDGE_FIELDS + (("tangent",) if forward else ()))
+        for key, expected in (("node_fields", node_fields), ("edge_fields", edge_fields)):
+            if data.get(key) != expected:
+                raise fail(key, f"expected {expected}")
+        rules = _field(data, "rules", list, None, fail, "")
+        for i, text in enumerate(rules):
+            if not isinstance(text, str):
+                raise fail(f"rules[{i}]", f"unexpected {type(text).__name__} {_short(text)}")
+        clusters = _field(data, "clusters", list, None, fail, "")
+        for i, c in enumerate(clusters):
+            if not (isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and type(c[1]) is int and c[1] >= 0):
+                raise fail(f"clusters[{i}]", "expected [an object's name, a call count]")
+        graph.clusters = [tuple(c) for c in clusters]
+        if not (graph.granularity == "scalar" and _bulk_load(graph, nodes, edges, forward, rules)):
+            _rows_load(graph, nodes, edges, node_fields, edge_fields, rules, fail)
+        graph.output = _output_v2(data.get("output"), len(graph.nodes), graph.granularity, fail)
+        graph.leaves = _leaves(graph)
+        return graph
+
+    @classmethod
+    def load(cls, data: Any, origin: str) -> "Graph":
+        """Schema @1: one object per node and edge, ids as strings."""
+        graph, fail, nodes, edges = cls._start(data, origin, SCHEMA_V1)
+        granularity = graph.granularity
         index: dict[str, int] = {}
         clusters: dict[tuple[str, int], int] = {}
         for i, raw in enumerate(nodes):
@@ -501,9 +649,208 @@ class _SavedGraph(Graph):
         for j in range(last_dst + 1, len(graph.nodes)):
             graph.nodes[j].first_edge = len(graph.edges)
         graph.clusters = list(clusters)
-        graph.output = _output(data.get("output"), index, fail)
+        graph.output = _output(data.get("output"), index, granularity, fail)
         graph.leaves = _leaves(graph)
         return graph
+
+
+_CHUNK = 2048  # rows written by one orjson call: few enough that their nodes stay in the CPU cache
+_FLOAT = {float}
+_FLOAT_OR_NONE = {float, type(None)}
+
+
+def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, rules: list[str]) -> bool:
+    """Fill a scalar graph from rows that are all as gradviz writes them, a chunk at a time (the objects of a
+    chunk are still in the CPU cache for the next look at them); False, with the graph to be refilled,
+    at the first thing unusual: then each row is checked on its own."""
+    n, m = len(nodes), len(edges)
+    node_width, edge_width = len(NODE_FIELDS) + forward, len(EDGE_FIELDS) + forward
+    graph.edges, graph._rules, dst_parts = [], [], []
+    last_dst, run_start = -1, 0  # the dst of the edge before, and the place of its dst's first edge
+    for k0 in range(0, m, _CHUNK):
+        cols = _bulk_edges(edges[k0:k0 + _CHUNK], edge_width, n, len(rules), last_dst)
+        if cols is None:
+            return False
+        rule_ids, srcs, dsts, local, upstream, chain_ = cols[:6]
+        d = np.array(dsts, dtype=np.int64)
+        place = np.arange(k0, k0 + len(d))
+        first = np.empty(len(d), dtype=bool)  # an edge that is its dst's first
+        first[0] = d[0] != last_dst
+        first[1:] = d[1:] != d[:-1]
+        start = np.maximum.accumulate(np.where(first, place, -1))
+        start[start < 0] = run_start
+        part = list(map(_SavedEdge, srcs, dsts, (place - start).tolist(), local, place.tolist()))
+        for e, up, c in zip(part, upstream, chain_):
+            e.upstream, e.chain = up, c
+        if forward:
+            for e, t in zip(part, cols[6]):
+                e.tangent = t
+        graph.edges.extend(part)
+        graph._rules.extend([rules[i] for i in rule_ids])
+        dst_parts.append(d)
+        last_dst, run_start = int(d[-1]), int(start[-1])
+    firsts = np.searchsorted(np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64), np.arange(n)).tolist()
+    graph.nodes, graph._labels = [], []
+    for i0 in range(0, n, _CHUNK):
+        cols = _bulk_nodes(nodes[i0:i0 + _CHUNK], node_width, len(graph.clusters))
+        if cols is None:
+            return False
+        kinds, labels, ops, _, values, grads, nondiffs, clusters = cols[:8]
+        names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+        k = len(kinds)
+        part = list(map(Node, range(i0, i0 + k), names, kinds, ops, values, nondiffs, firsts[i0:i0 + k],
+                        repeat(None, k), clusters))
+        for node, g in zip(part, grads):
+            node.grad = g
+        if forward:
+            for node, t in zip(part, cols[8]):
+                node.tangent = t
+        graph.nodes.extend(part)
+        graph._labels.extend(labels)
+    return True
+
+
+def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, node_fields: list, edge_fields: list,
+               rules: list[str], fail: Any) -> None:
+    """Fill the graph from rows checked one by one (schema @2): the first thing wrong raises, naming its field."""
+    cols = _node_rows(nodes, node_fields, graph.granularity, len(graph.clusters), fail)
+    kinds, labels, ops, _, values, grads, nondiffs, node_clusters = cols[:8]
+    ecols = _edge_rows(edges, edge_fields, cols[3], len(rules), graph.granularity, fail)
+    rule_ids, srcs, dsts, local, upstream, chain_ = ecols[:6]
+    n, m = len(nodes), len(edges)
+    dst = np.array(dsts, dtype=np.int64)
+    firsts = np.searchsorted(dst, np.arange(n)).tolist()
+    args = (np.arange(m) - np.asarray(firsts, dtype=np.int64)[dst]).tolist() if m else []
+    names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+    graph.nodes = list(map(Node, range(n), names, kinds, ops, values, nondiffs, firsts, repeat(None, n),
+                           node_clusters))
+    for node, g in zip(graph.nodes, grads):
+        node.grad = g
+    graph.edges = list(map(_SavedEdge, srcs, dsts, args, local, range(m)))
+    for e, up, c in zip(graph.edges, upstream, chain_):
+        e.upstream, e.chain = up, c
+    if len(node_fields) > len(NODE_FIELDS):
+        for obj, t in zip(graph.nodes + graph.edges, chain(cols[8], ecols[6])):
+            obj.tangent = t
+    graph._labels = labels
+    graph._rules = [rules[i] for i in rule_ids]
+
+
+def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
+    """The columns of a scalar graph's node rows when every field is as gradviz writes it, else None."""
+    if not all(type(r) is list and len(r) == width for r in rows):
+        return None
+    cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
+    kinds, labels, ops, shapes, values, grads, nondiffs, clusters = cols[:8]
+    consts = kinds.count("const")
+    if not (set(map(type, labels)) <= {str} and kinds.count("op") + kinds.count("leaf") + consts == len(kinds)
+            and set(map(type, ops)) <= {str, type(None)} and shapes.count([]) == len(shapes)
+            and set(map(type, values)) <= _FLOAT and set(map(type, nondiffs)) <= {bool}):
+        return None
+    grad_types = set(map(type, grads))
+    if not (grad_types <= _FLOAT or (grad_types <= _FLOAT_OR_NONE and grads.count(None) <= consts
+                                     and all(g is not None or k == "const" for g, k in zip(grads, kinds)))):
+        return None
+    cluster_ids = [c for c in clusters if c is not None]
+    if not (set(map(type, cluster_ids)) <= {int} and all(0 <= c < n_clusters for c in cluster_ids)):
+        return None
+    if width > 8 and not set(map(type, cols[8])) <= _FLOAT_OR_NONE:
+        return None
+    return cols
+
+
+def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int, last_dst: int) -> list | None:
+    """The columns of a scalar graph's edge rows when every field is as gradviz writes it (after an edge into
+    last_dst), else None."""
+    if not all(type(r) is list and len(r) == width for r in rows):
+        return None
+    cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
+    rule_ids, srcs, dsts = cols[:3]
+    if not (set(map(type, srcs)) <= {int} and set(map(type, dsts)) <= {int} and set(map(type, rule_ids)) <= {int}
+            and all(set(map(type, c)) <= _FLOAT_OR_NONE for c in cols[3:])):
+        return None
+    if rows:
+        s, d, r = (np.array(c, dtype=np.int64) for c in (srcs, dsts, rule_ids))
+        if not ((s >= 0).all() and (s < d).all() and (d < n_nodes).all() and (np.diff(d) >= 0).all()
+                and d[0] >= last_dst and (r >= 0).all() and (r < n_rules).all()):
+            return None
+    return cols
+
+
+def _node_rows(rows: list, fields: list, granularity: str, n_clusters: int, fail: Any) -> list:
+    """Node rows checked one by one (schema @2), as columns; the first thing wrong raises, naming its field."""
+    cols: list[list] = [[] for _ in fields]
+    for i, raw in enumerate(rows):
+        where = f"nodes[{i}]"
+        if not isinstance(raw, list) or len(raw) != len(fields):
+            raise fail(where, f"expected a list of {len(fields)} fields: {', '.join(fields)}")
+        row = dict(zip(fields, raw))
+        label = _field(row, "label", str, None, fail, where)
+        kind = _field(row, "kind", str, None, fail, where)
+        if kind not in ("leaf", "const", "op"):
+            raise fail(f"{where}.kind", f"expected 'leaf', 'const' or 'op', not {_short(kind)}")
+        op = _field(row, "op", (str, type(None)), None, fail, where)
+        shape = _field(row, "shape", list, None, fail, where)
+        if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in shape):
+            raise fail(f"{where}.shape", "expected a list of sizes")
+        value = _array(row["value"], shape, granularity, fail, f"{where}.value")
+        grad = _array(row["grad"], shape, granularity, fail, f"{where}.grad", optional=kind == "const")
+        nondiff = _field(row, "nondiff", bool, None, fail, where)
+        cluster = _field(row, "cluster", (int, type(None)), None, fail, where)
+        if isinstance(cluster, bool) or cluster is not None and not 0 <= cluster < n_clusters:
+            raise fail(f"{where}.cluster", f"expected an index into clusters, not {cluster}")
+        item = [kind, label, op, shape, value, grad, nondiff, cluster]
+        if len(fields) > 8:
+            item.append(_array(row["tangent"], shape, granularity, fail, f"{where}.tangent", optional=True))
+        for col, v in zip(cols, item):
+            col.append(v)
+    return cols
+
+
+def _edge_rows(rows: list, fields: list, shapes: list, n_rules: int, granularity: str, fail: Any) -> list:
+    """Edge rows checked one by one (schema @2), as columns; the first thing wrong raises, naming its field."""
+    cols: list[list] = [[] for _ in fields]
+    last_dst = -1
+    for k, raw in enumerate(rows):
+        where = f"edges[{k}]"
+        if not isinstance(raw, list) or len(raw) != len(fields):
+            raise fail(where, f"expected a list of {len(fields)} fields: {', '.join(fields)}")
+        row = dict(zip(fields, raw))
+        s, d = (_field(row, key, int, None, fail, where) for key in ("src", "dst"))
+        for v in (s, d):
+            if not 0 <= v < len(shapes):
+                raise fail(where, f"no node {v}")
+        if not s < d or d < last_dst:
+            raise fail(where, "edges must run from an earlier node to a later one, grouped by their dst "
+                              "in node order, as gradviz writes them")
+        last_dst = d
+        rule = _field(row, "rule", int, None, fail, where)
+        if not 0 <= rule < n_rules:
+            raise fail(f"{where}.rule", f"expected an index into rules, not {rule}")
+        item = [rule, s, d, _array(row["local"], None, granularity, fail, f"{where}.local", optional=True),
+                _array(row["upstream"], shapes[d], granularity, fail, f"{where}.upstream", optional=True),
+                _array(row["chain"], shapes[s], granularity, fail, f"{where}.chain", optional=True)]
+        if len(fields) > 6:
+            item.append(_array(row["tangent"], shapes[d], granularity, fail, f"{where}.tangent", optional=True))
+        for col, v in zip(cols, item):
+            col.append(v)
+    return cols
+
+
+def _output_v2(raw: Any, n: int, granularity: str, fail: Any) -> Any:
+    if type(raw) is int:
+        if not 0 <= raw < n:
+            raise fail("output", f"no node {raw}")
+        return raw
+    if granularity == "tensor":
+        raise fail("output", "expected a node id (one node holds the whole output at tensor granularity)")
+    try:
+        ids = np.array(raw, dtype=object)
+        if not ids.size or ids.dtype != object or any(type(i) is not int or not 0 <= i < n for i in ids.ravel()):
+            raise ValueError
+    except (TypeError, ValueError, RecursionError):
+        raise fail("output", "expected a node id or a rectangular list of node ids")
+    return ids.astype(np.int64)
 
 
 class _SavedEdge(Edge):
@@ -560,11 +907,13 @@ def _array(raw: Any, shape: list | None, granularity: str, fail: Any, where: str
     return values
 
 
-def _output(raw: Any, index: dict[str, int], fail: Any) -> Any:
+def _output(raw: Any, index: dict[str, int], granularity: str, fail: Any) -> Any:
     if isinstance(raw, str):
         if raw not in index:
             raise fail("output", f"no node with id {_short(raw)}")
         return index[raw]
+    if granularity == "tensor":
+        raise fail("output", "expected a node id (one node holds the whole output at tensor granularity)")
     try:
         ids = np.array(raw, dtype=object)
         if not ids.size or ids.dtype != object or any(not isinstance(i, str) or i not in index for i in ids.ravel()):

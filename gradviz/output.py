@@ -37,7 +37,7 @@ class Format:
 
 
 def _json(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, None]:
-    return graph.to_json().encode("utf-8"), None
+    return graph.to_json_bytes(), None
 
 
 def _dot(graph: Graph, rankdir: str | None, wrt: str | None, collapse: bool) -> tuple[bytes, None]:

@@ -34,23 +34,20 @@ from .ops import OPS
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
 
 
-def _untraced(method: Callable) -> Callable:
-    """Run one of the tracer's operations with the name tracer (sys.settrace) switched off: it only needs
-    the model's own frames, and it would otherwise be called on every frame of gradviz and of NumPy's
-    Python wrappers, about half the cost of a trace. Python 3.12+ re-instruments code on each switch,
-    so there the operation runs as it is."""
-    if sys.version_info >= (3, 12):
-        return method
-
+def _operation(method: Callable) -> Callable:
+    """The hook of the naming machinery (see _Frames): before one of the tracer's operations records a node,
+    the model's frames are read, so values bound to variables so far have their names and the new nodes
+    join the method call now running. Operations an operation calls (matmul's products and sums) skip it."""
     def wrapper(self, *args, **kwargs):
-        trace = sys.gettrace()
-        if trace is None:
+        frames = self.frames
+        if frames is None or frames.busy:
             return method(self, *args, **kwargs)
-        sys.settrace(None)
+        frames.see(sys._getframe(1))
+        frames.busy = True
         try:
             return method(self, *args, **kwargs)
         finally:
-            sys.settrace(trace)
+            frames.busy = False
     wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
     return wrapper
 
@@ -201,6 +198,7 @@ class Tracer:
         self.cluster: int | None = None  # the method call now running: new nodes belong to it
         self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
         self._named: list[Any] = []  # objects made during the trace and named after their class
+        self.frames: _Frames | None = None  # the model's frames, read at each operation (set while it runs)
 
     # -- nodes ---------------------------------------------------------------------------------
     def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
@@ -257,7 +255,7 @@ class Tracer:
         return Traced(self, value, self._add_node("const", None, value))
 
     # -- operations ------------------------------------------------------------------------------
-    @_untraced
+    @_operation
     def apply(self, name: str, args: tuple) -> Traced:
         """An elementwise operation (broadcasting its inputs)."""
         op = OPS[name]
@@ -309,7 +307,7 @@ class Tracer:
         """The nodes' own id objects: edges then share them instead of holding one int object each."""
         return list(map(_NODE_ID, map(self.graph.nodes.__getitem__, refs)))
 
-    @_untraced
+    @_operation
     def sum_scalars(self, acc: Traced, items: list) -> Traced:
         """acc + items[0] + items[1] + … on scalars, as the one n-ary node that repeated + would leave (each
         unnamed partial sum opened up, then pruned) but in one step: repeated + copies the growing list of
@@ -352,7 +350,7 @@ class Tracer:
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
         return nid
 
-    @_untraced
+    @_operation
     def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
         op = OPS[name]
         x = self.lift(x)
@@ -385,7 +383,7 @@ class Tracer:
         self._add_edges(ids, n, refs.ravel().tolist(), local.ravel().tolist())
         return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
 
-    @_untraced
+    @_operation
     def matmul(self, a: Any, b: Any) -> Traced:
         a, b = self.lift(a), self.lift(b)
         if a.ndim == 0 or b.ndim == 0:
@@ -431,16 +429,16 @@ class Tracer:
         self.graph.edges.append(Edge(x.ref, nid, 0, None))
         return Traced(self, value, nid)
 
-    @_untraced
+    @_operation
     def getitem(self, x: Any, index: Any) -> Traced:
         index = _plain_index(index)
         return self._structural("getitem", x, lambda v: v[index], {"index": index, "idx": _index_label(index)})
 
-    @_untraced
+    @_operation
     def reshape(self, x: Any, shape: Any) -> Traced:
         return self._structural("reshape", x, lambda v: np.reshape(v, shape), {})
 
-    @_untraced
+    @_operation
     def transpose(self, x: Any, axes: Any) -> Traced:
         return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
 
@@ -830,44 +828,83 @@ def _trace(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_no
     return tracer.finish(result, tuple(state.params))
 
 
+class _Frames:
+    """Names and clusters without a trace function: at each operation (the _operation hook) the stack is read
+    from the operation up to the call of the model's function, and compared with the stack seen at the
+    operation before. What a line-by-line trace would have done in between is done then, in the same order:
+    a frame that has returned since names its last locals and closes its method call (Tracer.leave); the
+    frame that kept running names the variables it bound; a frame entered since opens its method call
+    (Tracer.enter) and names its locals. Frames are those of the model's file, and methods of the objects
+    the model keeps whose classes live in other files (clusters only). A call that starts and returns
+    between two operations records nothing and so has nothing to name."""
+
+    def __init__(self, tracer: Tracer, filename: str, files: set[str], stop: Any) -> None:
+        self.tracer, self.filename, self.files, self.stop = tracer, filename, files, stop
+        self.stack: list[Any] = []  # the frames seen at the last operation, outermost first
+        self.busy = False  # inside an operation
+
+    def see(self, frame: Any) -> None:
+        filename, files, stop = self.filename, self.files, self.stop
+        while frame is not None and frame is not stop and frame.f_code.co_filename not in files \
+                and frame.f_code.co_filename != filename:
+            frame = frame.f_back
+        if self.stack and frame is self.stack[-1]:  # the same innermost frame, so the same frames around it
+            if frame.f_code.co_filename == filename:
+                self.tracer.name_locals(frame.f_locals)
+            return
+        stack = []
+        while frame is not None and frame is not stop:
+            where = frame.f_code.co_filename
+            if where == filename or where in files:
+                stack.append(frame)
+            frame = frame.f_back
+        stack.reverse()
+        old, same = self.stack, 0
+        for a, b in zip(old, stack):
+            if a is not b:
+                break
+            same += 1
+        self._returned(old[same:])
+        tracer = self.tracer
+        if same and stack[same - 1].f_code.co_filename == filename:
+            tracer.name_locals(stack[same - 1].f_locals)
+        for frame in stack[same:]:
+            in_model = frame.f_code.co_filename == filename
+            tracer.enter(frame, in_model)
+            if in_model:
+                tracer.name_locals(frame.f_locals)
+        self.stack = stack
+
+    def finish(self) -> None:
+        """The model's function has returned: so have all the frames seen."""
+        self._returned(self.stack)
+        self.stack = []
+
+    def _returned(self, frames: list) -> None:
+        for frame in reversed(frames):  # innermost first, as they returned
+            if frame.f_code.co_filename == self.filename:
+                self.tracer.name_locals(frame.f_locals)  # a finished frame keeps its last locals
+            self.tracer.leave(frame)
+
+
 def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State, returned_at: list[int]) -> Any:
-    def local_trace(frame, event, arg):
-        if event in ("line", "return"):
-            tracer.name_locals(frame.f_locals)
-            if event == "return":
-                tracer.leave(frame)
-                if frame.f_code is fn.__code__:
-                    returned_at.append(frame.f_lineno)
-        return local_trace
-
-    def method_trace(frame, event, arg):
-        if event == "return":
-            tracer.leave(frame)
-        return method_trace
-
-    def global_trace(frame, event, arg):
-        if frame.f_code.co_filename == filename:
-            tracer.enter(frame, True)
-            return local_trace
-        # a method of an object the model keeps, whose class lives in another file
-        if frame.f_code.co_filename in state.files and tracer.enter(frame, False):
-            frame.f_trace_lines = False
-            return method_trace
-        return None
-
     glob = fn.__globals__
     saved = {k: glob[k] for k in BUILTINS if k in glob}
     glob.update(BUILTINS)
-    previous = sys.gettrace()
-    sys.settrace(global_trace)
+    tracer.frames = frames = _Frames(tracer, filename, state.files, sys._getframe())
     try:
-        return fn(**args)
+        result = fn(**args)
+        outer = frames.stack[0] if frames.stack else None
+        frames.finish()
+        if outer is not None and outer.f_code is fn.__code__:
+            returned_at.append(outer.f_lineno)  # a finished frame's line is the one it returned from
+        return result
     except (_TooLarge, KeyboardInterrupt):
         raise
     except (Exception, SystemExit) as exc:
         raise ModelError(where(exc, filename) + _message(exc)) from exc
     finally:
-        sys.settrace(previous)
+        tracer.frames = None
         for k in BUILTINS:
             if k in saved:
                 glob[k] = saved[k]

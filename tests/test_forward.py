@@ -1,7 +1,6 @@
 """Forward mode: ∂node/∂input for every node; the output's tangent is the reverse-mode gradient."""
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 
 from gradviz import GradvizError, trace_file
 from gradviz.forward import forward_mode, output_tangent
+from gradviz.graph import Graph
 from gradviz.inputs import inputs
 
 from conftest import SAMPLES, run_cli
@@ -51,7 +51,7 @@ def test_json_carries_tangents(tmp_path):
     out = run_cli("trace", SAMPLES / "neuron.py", "-g", "tensor", "--mode", "forward", "--wrt", "w[1]",
                   "--format", "json", "-o", dest)
     assert out.returncode == 0, out.stderr
-    data = json.loads(dest.read_text())
+    data = Graph.from_json(dest.read_bytes()).to_dict()
     assert data["wrt"] == "w[1]"
     by_label = {n["label"]: n["tangent"] for n in data["nodes"]}
     # y = max(x·w + b, 0) with x[1] = −2: ∂·/∂w[1] is −2 from the dot product up
@@ -59,7 +59,7 @@ def test_json_carries_tangents(tmp_path):
                         "forward": -2.0}
     assert [e["tangent"] for e in data["edges"]] == [0.0, -2.0, -2.0, 0.0, -2.0, None]
     run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "json", "-o", dest)
-    plain = json.loads(dest.read_text())
+    plain = Graph.from_json(dest.read_bytes()).to_dict()
     assert "wrt" not in plain and "tangent" not in plain["nodes"][0]  # reverse mode: the schema as before
 
 
@@ -96,7 +96,6 @@ def test_figure_shows_tangents():
 
 
 def test_saved_forward_graph_keeps_its_tangents():
-    from gradviz.graph import Graph
 
     graph = forward_mode(trace_file(SAMPLES / "dense_relu.py", granularity="tensor"), "weights[2,1]")
     saved = Graph.from_json(graph.to_json().encode(), "saved.json")

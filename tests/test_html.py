@@ -363,7 +363,7 @@ def test_nan_and_forward_mode_and_wrt(tmp_path, model):
 @needs_chromium
 def test_hostile_labels_are_text(tmp_path):
     # a saved graph is data from anyone: a label that tries to end the script, and a file name holding {{data}}
-    graph = json.loads(trace_file(SAMPLES / "neuron.py").to_json())
+    graph = trace_file(SAMPLES / "neuron.py").to_dict()  # the @1 form, every field named; render reads it
     evil = "</script><!--<script>x{{data}}"
     graph["nodes"][6]["label"] = evil  # b
     graph["source"] = "{{figures}}"

@@ -2,7 +2,6 @@
 network's gradients checked against finite differences and against the book's hand-written backward pass."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import gradviz
 from gradviz import trace_file
 from gradviz.errors import ModelError
 from gradviz.loader import load_module
+from gradviz.graph import Graph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nnfs_backward import forward_backward  # noqa: E402
@@ -89,7 +89,7 @@ def test_layers_are_clusters_named_after_their_objects(spiral):
     assert set(by_cluster[None]) == {None}  # only the leaves are outside every layer
     # a value a method stores on its object is named by where it lives
     assert "dense1.output" in [graph.label(n.id) for n in graph.nodes]
-    nodes = json.loads(graph.to_json())["nodes"]
+    nodes = Graph.from_json(graph.to_json()).to_dict()["nodes"]
     assert [(n["label"], n["cluster"], n["call"]) for n in nodes if n["label"] == "dense1.output"] == [
         ("dense1.output", "dense1", 0)]
     assert nodes[0]["cluster"] is None and nodes[0]["call"] is None

@@ -71,7 +71,7 @@ def test_any_label_survives_json(leaf_label, rule):
     d["edges"][0]["rule"] = rule
     back = Graph.from_json(json.dumps(d))
     assert back.label(0) == leaf_label and back.rule(back.edges[0]) == rule
-    assert json.loads(back.to_json()) == d
+    assert Graph.from_json(back.to_json()).to_dict() == d
 
 
 # what str.isprintable() accepts: other characters are spelled out (\x1b) in every view, tested below
@@ -176,3 +176,124 @@ def test_a_network_reads_back_with_its_layers():
     assert [back.cluster_of(n.id) for n in back.nodes] == [g.cluster_of(n.id) for n in g.nodes]
     assert to_dot(back, collapse=True) == to_dot(g, collapse=True)
     np.testing.assert_array_equal(back.grad("dense1.weights"), g.grad("dense1.weights"))
+
+
+# -- schema @2 (what to_json writes) against @1 (what earlier versions wrote) ---------------------------
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.py")))
+@pytest.mark.parametrize("granularity", ["scalar", "tensor"])
+def test_a_sample_saved_as_v1_and_as_v2_reads_back_as_the_same_graph(sample, granularity):
+    g = gradviz.trace_file(SAMPLES / sample, granularity=granularity)
+    v1, v2 = json.dumps(g.to_dict()), g.to_json()
+    assert json.loads(v1)["schema"] == "gradviz/graph@1" and json.loads(v2)["schema"] == "gradviz/graph@2"
+    a, b = Graph.from_json(v1, "g1.json"), Graph.from_json(v2, "g2.json")
+    assert a.to_dict() == b.to_dict() == g.to_dict()
+    assert a.to_json() == b.to_json() == v2
+    assert a.clusters == b.clusters == g.clusters and a.leaves.keys() == b.leaves.keys() == g.leaves.keys()
+    for name in g.leaves:
+        np.testing.assert_array_equal(b.grad(name), g.grad(name))
+
+
+def test_v2_states_each_rule_once_and_numbers_nodes():
+    g = gradviz.trace(lambda x, w: np.sum(x * w), granularity="scalar", x=np.ones(50), w=np.ones(50))
+    d = json.loads(g.to_json())
+    assert d["rules"] == ["∂(x·y)/∂x = y", "∂(x·y)/∂y = x", "∂(Σᵢ xᵢ)/∂xᵢ = 1"]
+    assert len(d["edges"]) == 150 and [e[0] for e in d["edges"][:2]] == [0, 1] and d["edges"][-1][0] == 2
+    assert d["output"] == 150 and d["nodes"][150][2] == "sum"
+    assert [e[1:3] for e in d["edges"][:2]] == [[0, 100], [50, 100]]  # x[0]·w[0], the first product: node 100
+
+
+def v2_neuron() -> dict:
+    return json.loads(gradviz.trace(lambda x, w, b: max(x * w + b, 0.0), granularity="scalar",
+                                    x=2.0, w=-1.5, b=4.0).to_json())
+
+
+def changed(change) -> str:
+    d = v2_neuron()
+    change(d)
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("text, message", [
+    (changed(lambda d: d["nodes"][1].__setitem__(4, "1e3")),
+     "g.json: nodes[1].value: expected a number or a rectangular list of numbers"),
+    (changed(lambda d: d["nodes"][1].__setitem__(3, [2])), "g.json: nodes[1].value: shape [] does not match the "
+                                                          "node's shape [2]"),
+    (changed(lambda d: d["nodes"][1].__setitem__(0, "evil")),
+     "g.json: nodes[1].kind: expected 'leaf', 'const' or 'op', not 'evil'"),
+    (changed(lambda d: d["nodes"][2].pop()), "g.json: nodes[2]: expected a list of 8 fields: kind, label, op, shape, "
+                                             "value, grad, nondiff, cluster"),
+    (changed(lambda d: d["nodes"][3].__setitem__(5, None)), "g.json: nodes[3].grad: missing"),
+    (changed(lambda d: d["nodes"][3].__setitem__(7, 0)), "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
+    (changed(lambda d: d["edges"][1].__setitem__(1, 99)), "g.json: edges[1]: no node 99"),
+    (changed(lambda d: d["edges"][1].__setitem__(1, d["edges"][1][2])),
+     "g.json: edges[1]: edges must run from an earlier node to a later one, grouped by their dst in node order, "
+     "as gradviz writes them"),
+    (changed(lambda d: d["edges"][0].__setitem__(0, 7)), "g.json: edges[0].rule: expected an index into rules, not 7"),
+    (changed(lambda d: d["edges"][0].__setitem__(5, True)),
+     "g.json: edges[0].chain: expected a number or a rectangular list of numbers"),
+    (changed(lambda d: d.update(node_fields=["label"])), "g.json: node_fields: expected ['kind', 'label', 'op', "
+                                                         "'shape', 'value', 'grad', 'nondiff', 'cluster']"),
+    (changed(lambda d: d.update(output=77)), "g.json: output: no node 77"),
+    (changed(lambda d: d.update(rules=[1])), "g.json: rules[0]: unexpected int 1"),
+])
+def test_a_malformed_v2_graph_is_refused_naming_the_field(text, message):
+    with pytest.raises(SavedGraphError) as info:
+        Graph.from_json(text, "g.json")
+    assert str(info.value) == message
+
+
+@st.composite
+def tampered_v2(draw):
+    """A graph saved as @2 with one field somewhere replaced by arbitrary JSON, or removed."""
+    d = json.loads(draw(st.sampled_from([
+        lambda: gradviz.trace(lambda x, w, b: max(x * w + b, 0.0), granularity="scalar", x=2.0, w=-1.5, b=4.0),
+        lambda: gradviz.trace(lambda x, w: np.maximum(x @ w, 0.0).sum(), granularity="tensor",
+                              x=np.array([[1.0, -2.0], [0.5, 3.0]]), w=np.array([1.0, -1.0]))]))().to_json())
+    where = draw(st.sampled_from(["top", "nodes", "edges"]))
+    if where == "top":
+        key = draw(st.sampled_from(sorted(d)))
+        if draw(st.booleans()):
+            d[key] = draw(json_values)
+        else:
+            del d[key]
+        return d
+    row = d[where][draw(st.integers(0, len(d[where]) - 1))]
+    i = draw(st.integers(0, len(row) - 1))
+    if draw(st.booleans()):
+        row[i] = draw(json_values)
+    else:
+        del row[i]
+    return d
+
+
+@settings(max_examples=300, deadline=None)
+@given(tampered_v2())
+def test_a_tampered_v2_graph_is_refused_in_one_line_or_shown(d):
+    from rich.console import Console
+    from gradviz.views.mermaid import to_mermaid
+    from gradviz.views.table import print_tables
+
+    try:
+        g = Graph.from_json(json.dumps(d), "g.json")
+    except SavedGraphError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("g.json")
+        return
+    to_dot(g)
+    to_mermaid(g, "LR", None)
+    print_tables(g, Console(file=open("/dev/null", "w"), width=100))
+    g.warnings()
+    assert Graph.from_json(g.to_json()).to_dict() == g.to_dict()
+
+
+def test_a_tensor_graph_whose_output_is_a_list_is_refused():
+    """One node holds a tensor graph's output: a list of ids (a scalar graph's array output) cannot be drawn."""
+    v1 = tensor_dict()
+    v1["output"] = ["n0"]
+    v2 = json.loads(Graph.from_dict(tensor_dict()).to_json())
+    v2["output"] = [0]
+    for d in (v1, v2):
+        with pytest.raises(SavedGraphError) as info:
+            Graph.from_json(json.dumps(d), "g.json")
+        assert str(info.value) == ("g.json: output: expected a node id (one node holds the whole output at "
+                                   "tensor granularity)")

@@ -73,6 +73,46 @@ def test_labels_name_bound_values_and_expressions_for_the_rest():
     assert g.grad("a") == 2.0 and g.grad("b") == 5.0  # (b+1) + (a+b) = 2 + 3
 
 
+def _double(v):
+    return v * 2.0
+
+
+def _same(v):
+    return v
+
+
+class _Scale:
+    def __init__(self):
+        self.k = 3.0
+
+    def nothing(self, x):
+        return x
+
+    def forward(self, x):
+        self.out = x * self.k
+        return self.out
+
+
+def test_names_and_layers_are_read_from_the_frames_at_each_operation():
+    """A helper that computes names its parameter (v); one that only passes a value on records nothing, so the
+    caller's variable names the value; a method call that computes nothing is not counted as a call."""
+    scale = _Scale()
+
+    def f(a):
+        d = _double(a + 1.0)
+        e = _same(d * a)
+        scale.nothing(e)
+        y = scale.forward(e)
+        return y + 0.5
+
+    g = gradviz.trace(f, granularity="scalar", a=2.0)
+    ops = [(g.label(n.id), g.cluster_of(n.id)) for n in g.nodes if n.kind == "op"]
+    assert ops == [("v", None), ("d", None), ("e", None), ("scale.out", ("scale", 0)), ("f", None)]  # the output: the function's name
+    assert g.clusters == [("scale", 0)]
+    assert g.output_value == ((2.0 + 1.0) * 2.0 * 2.0) * 3.0 + 0.5
+    assert g.grad("a") == 30.0  # y = 3·2(a+1)·a + 0.5 = 6a² + 6a + 0.5: dy/da = 12a + 6 = 30 at a = 2
+
+
 def test_scalar_indexing_picks_elements_without_new_nodes_and_tensor_indexing_is_one_node():
     def f(x):
         return x[0] * x[2]
