@@ -703,18 +703,18 @@ class State:
     """What the model keeps outside its function's parameters, as the loader found it."""
 
     constants: dict[str, Any] = field(default_factory=dict)  # parameters passed as they are (class targets)
-    # leaf name -> the places holding that array: (namespace, key), a namespace being a module's globals
-    # or an object's __dict__; each place sees the traced leaf during the call, and its own value after
-    params: dict[str, list[tuple[dict, str]]] = field(default_factory=dict)
+    # leaf name -> the places holding that array: (container, key), a container being a module's globals,
+    # an object's __dict__, a dict or a list; each place sees the traced leaf during the call, its own value after
+    params: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
     objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
-    namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
+    namespaces: list[Any] = field(default_factory=list)  # objects' __dict__s, dicts, lists: restored after the call
     files: set[str] = field(default_factory=set)  # source files of those objects' classes
 
     @contextmanager
     def placed(self, values: dict[str, Any]) -> Iterator[None]:
         """Put each value where the model keeps that leaf, for the duration of a call; afterwards every
         place holds its own value again and the objects' attributes are as they were."""
-        snapshots = [(ns, dict(ns)) for ns in self.namespaces]
+        snapshots = [(ns, ns.copy()) for ns in self.namespaces]
         swapped = []
         try:
             for name, value in values.items():
@@ -726,8 +726,11 @@ class State:
             for ns, key, original in reversed(swapped):
                 ns[key] = original
             for ns, snapshot in snapshots:
-                ns.clear()
-                ns.update(snapshot)
+                if isinstance(ns, list):
+                    ns[:] = snapshot
+                else:
+                    ns.clear()
+                    ns.update(snapshot)
 
 
 def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:
@@ -771,7 +774,12 @@ def _trace(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_no
         line = returned_at[-1] if returned_at else fn.__code__.co_firstlineno
         raise ModelError(f"{_display(fn.__code__.co_filename)}:{line}: {fn.__name__} returned {_describe(result)}; "
                          f"it must return a number or an array")
-    return tracer.finish(result, tuple(state.params))
+    graph = tracer.finish(result, tuple(state.params))
+    if not graph.leaves:
+        kept = ", ".join(list(state.params)[:3]) + (", …" if len(state.params) > 3 else "")
+        raise ModelError(f"{_display(fn.__code__.co_filename)}:{fn.__code__.co_firstlineno}: {fn.__name__} has no "
+                         f"parameters and none of the arrays the model keeps ({kept}) takes part in its output")
+    return graph
 
 
 def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State, returned_at: list[int]) -> Any:
