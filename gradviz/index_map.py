@@ -39,11 +39,12 @@ def sources(call: Callable[[list[np.ndarray]], Any], shapes: list[tuple[int, ...
     sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
     total = sum(sizes)
     starts = np.cumsum([0] + sizes)
-    numbered = [np.arange(start + 1, start + n + 1, dtype=np.int64).reshape(shape)
+    # float numbers (exact below 2⁵³): a call may write NaN, inf or 0.5 among them, as into the values
+    numbered = [np.arange(start + 1, start + n + 1, dtype=float).reshape(shape)
                 for start, n, shape in zip(starts.tolist(), sizes, shapes)]
     first = outputs(call(numbered))
     if copies_only:
-        return [np.asarray(m, dtype=np.int64) - 1 for m in first]
+        return [np.asarray(m).astype(np.int64) - 1 for m in first]
     moved = outputs(call([m + total for m in numbered]))
     maps = []
     for a, b in zip(first, moved):
