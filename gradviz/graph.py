@@ -151,7 +151,7 @@ class Graph:
             if self.nodes[e.src].name is None and self.nodes[e.src].kind == "op" and any(c in part for c in "+-*/@ "):
                 part = f"({part})"
             parts.append(part)
-        if op.kind == "reduce" and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
+        if op.kind.nary and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
             shown = parts[:3] + (["…"] if len(parts) > 3 else [])
             text = "+".join(shown) if op.name == "sum" else f"{op.name}({','.join(shown)})"
         else:
