@@ -239,6 +239,16 @@ class Graph:
                        f"the local partial there is taken as 0, as d max(x, 0)/dx = 0 at x = 0")
         if self.leaves and not self._output_reaches_a_leaf():
             out.append(f"the output does not depend on any leaf ({', '.join(self.leaves)}): every gradient is 0")
+        cuts: dict[str, list[str]] = {}  # a "cut" node is named "float() at model.py:12"
+        for n in self.nodes:
+            if n.op == "cut":
+                how, _, where = (n.name or "").rpartition(" at ")
+                cuts.setdefault(where, []).append(f"{how} of {self.label(self.in_edges(n.id)[0].src)}")
+        for where, whats in cuts.items():
+            whats = list(dict.fromkeys(whats))
+            more = f" (and {len(whats) - 2} more)" if len(whats) > 2 else ""
+            out.append(f"{where}: {', '.join(whats[:2])}{more}: used as a plain number, so no gradient flows "
+                       f"back through it (the figure marks the cut)")
         return out
 
     def _output_reaches_a_leaf(self) -> bool:

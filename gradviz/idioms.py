@@ -13,51 +13,74 @@ from __future__ import annotations
 
 import math
 import types
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 
-def _traced(args: tuple, kinds: tuple[type, ...]) -> bool:
-    return any(isinstance(a, kinds) for a in args)
+def stand_ins(tracer: Any) -> dict[Callable, Callable]:
+    """math's functions and NumPy's array creation, as the model sees them during this trace."""
+    from .ops import FUNCTIONS
+    from .traced import Traced, holds_live
 
-
-def math_functions(traced: type) -> dict[Callable, Callable]:
-    """math.f → a stand-in that gives the NumPy function's traced result for a traced argument."""
-
-    def scalar(x: Any, name: str) -> Any:
-        if isinstance(x, traced) and x.size != 1:
+    def number(x: Any, name: str) -> Any:
+        if x.size != 1:
             raise TypeError(f"math.{name}() takes one number, not an array of shape {x.shape}")
-        return x
+        return x.reshape(())
 
     def one(name: str, ufunc: Callable) -> Callable:
         plain = getattr(math, name)
 
-        def f(x):
-            if isinstance(x, traced):
-                return ufunc(scalar(x, name).reshape(()))
-            return plain(x)
+        def f(x, /):
+            return ufunc(number(x, name)) if isinstance(x, Traced) else plain(x)
         f.__name__ = name
         return f
 
-    def log(x, base=math.e):
-        if not _traced((x, base), (traced,)):
+    def log(x, base=math.e, /):
+        if not isinstance(x, Traced) and not isinstance(base, Traced):
             return math.log(x, base)
-        out = np.log(scalar(x, "log").reshape(()) if isinstance(x, traced) else x)
-        return out if (not isinstance(base, traced) and base == math.e) else out / np.log(base)
+        out = np.log(number(x, "log") if isinstance(x, Traced) else x)
+        if isinstance(base, Traced):
+            return out / np.log(number(base, "log"))
+        return out if base == math.e else out / math.log(base)
 
-    def pow_(x, y):
-        if not _traced((x, y), (traced,)):
+    def pow_(x, y, /):
+        if not isinstance(x, Traced) and not isinstance(y, Traced):
             return math.pow(x, y)
-        return np.power(x if not isinstance(x, traced) else scalar(x, "pow").reshape(()),
-                        y if not isinstance(y, traced) else scalar(y, "pow").reshape(()))
+        return np.power(number(x, "pow") if isinstance(x, Traced) else float(x),
+                        number(y, "pow") if isinstance(y, Traced) else float(y))
 
-    table = {getattr(math, name): one(name, ufunc) for name, ufunc in [
+    table: dict[Callable, Callable] = {getattr(math, name): one(name, ufunc) for name, ufunc in [
         ("exp", np.exp), ("log1p", np.log1p), ("sqrt", np.sqrt), ("tanh", np.tanh), ("sin", np.sin),
-        ("cos", np.cos), ("fabs", np.abs), ("log2", np.log2), ("log10", np.log10), ("expm1", np.expm1),
+        ("cos", np.cos), ("tan", np.tan), ("fabs", np.abs), ("log2", np.log2), ("log10", np.log10),
+        ("expm1", np.expm1), ("sinh", np.sinh), ("cosh", np.cosh), ("atan", np.arctan),
     ]}
+    table[math.erf] = one("erf", lambda x: tracer.call(FUNCTIONS[math.erf], math.erf, (x,), {}))
     table[math.log] = log
     table[math.pow] = pow_
+
+    def made(func: Callable) -> Callable:
+        """A creation function: a float result is a canvas, an array traced values can be written into."""
+        def f(*args, **kwargs):
+            out = func(*[x.value if isinstance(x, Traced) else x for x in args], **kwargs)
+            return Traced(tracer, out, None) if out.dtype.kind == "f" else out
+        f.__name__ = func.__name__
+        return f
+
+    for func in (np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like):
+        table[func] = made(func)
+
+    def array(func: Callable) -> Callable:
+        def f(*args, **kwargs):
+            if holds_live(args[:1]):
+                return tracer.call(FUNCTIONS[func], func, args, kwargs)
+            return func(*args, **kwargs)
+        f.__name__ = func.__name__
+        return f
+
+    table[np.array] = array(np.array)
+    table[np.asarray] = array(np.asarray)
     return table
 
 
@@ -104,3 +127,24 @@ def _hashable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+@contextmanager
+def rebound(namespaces: list[dict], builtins: dict[str, Any], replacements: dict[Callable, Callable]) -> Iterator[None]:
+    """For the duration of the trace: in each namespace (a module's globals) the builtins named in
+    `builtins`, and every name bound to a replaced function or to its module, see the stand-ins;
+    afterwards each name is bound as before."""
+    saved = []
+    try:
+        for glob in namespaces:
+            new = {**builtins, **substitutes(glob, replacements)}
+            saved.append((glob, {k: glob[k] for k in new if k in glob}, list(new)))
+            glob.update(new)
+        yield
+    finally:
+        for glob, old, names in saved:
+            for k in names:
+                if k in old:
+                    glob[k] = old[k]
+                else:
+                    glob.pop(k, None)

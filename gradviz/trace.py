@@ -12,6 +12,7 @@ Two granularities share that path:
 from __future__ import annotations
 
 import builtins
+import dis
 import gc
 import operator
 import os
@@ -25,9 +26,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .errors import GradvizError, ModelError, UnsupportedOperation
+from . import idioms
 from .graph import Edge, Graph, Node
 from .ops import Entry, display_name
-from .traced import Traced, plain
+from .ops.structural import CUT, Structural, current
+from .traced import Traced, canvas, holds_live, plain
 
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
 
@@ -72,6 +75,9 @@ class Tracer:
         self.cluster: int | None = None  # the method call now running: new nodes belong to it
         self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
         self._named: list[Any] = []  # objects made during the trace and named after their class
+        self.refusal: str | None = None  # why the trace stopped, where NumPy hides the reason
+        self.cuts: list[int] = []  # the "cut" nodes: where a traced value was taken as a plain number
+        self._cut: dict[tuple, int] = {}  # (node, file:line, how) -> its cut node, so a loop makes one
 
     # -- nodes ---------------------------------------------------------------------------------
     def reserve(self, n: int, what: str) -> None:
@@ -114,7 +120,11 @@ class Tracer:
         if isinstance(x, Traced):
             if x.tracer is not self:
                 raise UnsupportedOperation("a traced value from another trace was mixed into this one")
-            return x
+            if x.link is not None:
+                current(x)
+            if x.ref is not None:
+                return x
+            x = np.array(x.value, dtype=float)  # a plain array the model made: a constant (a copy: it may change)
         value = _const_value(x)
         if self.scalar:
             self.reserve(value.size, "a constant")
@@ -175,6 +185,8 @@ class Tracer:
         """One call of a NumPy function (or method, or operator) on traced values, bound to NumPy's signature
         and made into nodes by the entry's kind (a primitive) or its derivation (composed of primitives)."""
         what = what or display_name(func)
+        if not holds_live((args, kwargs)) and not isinstance(entry.kind, Structural):
+            return canvas(self, func(*plain(args), **plain(kwargs)))  # plain arrays only (np.zeros… + 1)
         arguments = entry.bind(func, args, kwargs, what)
         try:
             if entry.kind is None:
@@ -227,6 +239,46 @@ class Tracer:
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
         return nid
 
+    # -- values taken as plain numbers ------------------------------------------------------------
+    def concrete(self, x: Any, how: str, integer: bool = False, store: bool = False, array: bool = False) -> Any:
+        """The plain value of x where Python needs a number (float(x), an index, range(n), a slice): a traced
+        value gives its value, and its gradient stops there. The place is recorded as a "cut" node (one per
+        value and line), which the figure shows and which gives one warning naming the file:line."""
+        if isinstance(x, (list, tuple)):
+            return type(x)(self.concrete(v, how, integer, store, array) for v in x)
+        if isinstance(x, dict):
+            return {k: self.concrete(v, how, integer, store, array) for k, v in x.items()}
+        if not isinstance(x, Traced):
+            return x
+        frame = _model_frame()
+        where = f"{_display(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else "?"
+        if store and frame is not None and dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR":
+            # NumPy replaces an exception raised here by its own "setting an array element with a sequence":
+            # the trace reports this one instead
+            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient; "
+                            "make the array in the traced code with np.zeros/np.zeros_like/np.empty (or "
+                            "np.array([...]) of traced values)")
+            raise UnsupportedOperation(self.refusal)
+        value = x.value
+        if x.ref is not None:
+            self._record_cut(x, how, where)
+        if integer:
+            if not np.all(np.equal(np.mod(value, 1), 0)):
+                raise TypeError(f"{how} needs an integer, and the traced value is {value}")
+            value = value.astype(np.int64)
+        return value if array or value.ndim else value.item()
+
+    def _record_cut(self, x: Traced, how: str, where: str) -> None:
+        key = (tuple(np.ravel(x.ref).tolist()), how, where)
+        if key in self._cut:
+            return
+        cut = CUT.kind.apply(self, CUT, [x])
+        label = f"{how} at {where}"
+        for i in np.ravel(cut.ref).tolist():
+            self.graph.nodes[i].name = label
+            self.cuts.append(i)
+        self._cut[key] = cut.ref
+
     # -- clusters: the method calls of objects --------------------------------------------------
     def enter(self, frame: Any, in_model: bool) -> bool:
         """A function starts: if it is a method of an object (`self` first), its operations form a cluster
@@ -271,7 +323,7 @@ class Tracer:
     def _name_attributes(self, obj: Any) -> None:
         """Values a method stored on its object (`self.output = ...`) are named after where they live."""
         for attr, v in getattr(obj, "__dict__", {}).items():
-            if type(v) is Traced and not v.named and v.tracer is self:
+            if type(v) is Traced and not v.named and v.tracer is self and v.ref is not None:
                 v.named = True
                 self._name(v, f"{self.objects[id(obj)]}.{attr}")
 
@@ -279,7 +331,7 @@ class Tracer:
     def name_locals(self, local_vars: dict) -> None:
         """Label values by the variable they were first bound to."""
         for var, v in local_vars.items():
-            if type(v) is Traced and not v.named and v.tracer is self:
+            if type(v) is Traced and not v.named and v.tracer is self and v.ref is not None:
                 v.named = True
                 self._name(v, var)
 
@@ -302,7 +354,7 @@ class Tracer:
         out = self.lift(result)
         graph = self.graph
         graph.output = out.ref
-        needed = graph.feeding(graph.output_ids())
+        needed = graph.feeding(graph.output_ids() + self.cuts)  # a cut is kept: the figure shows where it is
         unused = {name for name in optional if not any(needed[i] for i in np.ravel(graph.leaves[name]).tolist())}
         graph.leaves = {k: v for k, v in graph.leaves.items() if k not in unused}
         for ref in graph.leaves.values():
@@ -355,6 +407,17 @@ def _const_value(x: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}")
     return value
+
+
+_OWN = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(np.__file__))
+
+
+def _model_frame() -> Any:
+    """The innermost frame of the model's code (not gradviz's, not NumPy's) on the stack now."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN):
+        frame = frame.f_back
+    return frame
 
 
 def _index_texts(shape: tuple) -> list[str]:
@@ -523,24 +586,27 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State,
             return method_trace
         return None
 
-    glob = fn.__globals__
-    saved = {k: glob[k] for k in BUILTINS if k in glob}
-    glob.update(BUILTINS)
     previous = sys.gettrace()
-    sys.settrace(global_trace)
-    try:
-        return fn(**args)
-    except (_TooLarge, KeyboardInterrupt):
-        raise
-    except (Exception, SystemExit) as exc:
-        raise ModelError(where(exc, filename) + _message(exc)) from exc
-    finally:
-        sys.settrace(previous)
-        for k in BUILTINS:
-            if k in saved:
-                glob[k] = saved[k]
-            else:
-                glob.pop(k, None)
+    with idioms.rebound(_namespaces(fn, state), BUILTINS, idioms.stand_ins(tracer)):
+        sys.settrace(global_trace)
+        try:
+            return fn(**args)
+        except (_TooLarge, KeyboardInterrupt):
+            raise
+        except (Exception, SystemExit) as exc:
+            raise ModelError(where(exc, filename) + (tracer.refusal or _message(exc))) from exc
+        finally:
+            sys.settrace(previous)
+
+
+def _namespaces(fn: Callable, state: State) -> list[dict]:
+    """The globals of the model's module and of the modules beside it that define its objects' classes."""
+    spaces = [fn.__globals__]
+    for module in list(sys.modules.values()):
+        space = getattr(module, "__dict__", None)
+        if getattr(module, "__file__", None) in state.files and space is not fn.__globals__:
+            spaces.append(space)
+    return spaces
 
 
 def where(exc: BaseException, filename: str) -> str:

@@ -7,6 +7,7 @@ registry in a loop; all of them land in `Tracer.call` with the registry's entry 
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 from typing import Any, Callable
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from .errors import UnsupportedOperation
 from .ops import FUNCTIONS, METHODS, REGISTRY, display_name
+from .ops.structural import write
 
 
 def _no_operator(symbol: str) -> Callable:
@@ -25,14 +27,17 @@ def _no_operator(symbol: str) -> Callable:
 class Traced:
     """A value flowing through the model: its NumPy value and where it sits in the graph."""
 
-    __slots__ = ("tracer", "value", "ref", "named")
+    __slots__ = ("tracer", "value", "ref", "named", "link", "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, tracer: Any, value: np.ndarray, ref: Any) -> None:
         self.tracer = tracer
         self.value = value
-        self.ref = ref  # tensor: node id; scalar: array of node ids shaped like value
+        # tensor: node id; scalar: array of node ids shaped like value; None: a plain array the model made
+        # during the trace (np.zeros…) that no traced value was written into yet (a "canvas")
+        self.ref = ref
         self.named = False
+        self.link: Any = None  # structural.Link: for a view, the array it views; for an array, its views
 
     # -- array-like surface ------------------------------------------------------------------
     shape = property(lambda self: self.value.shape)
@@ -56,14 +61,27 @@ class Traced:
     def __bool__(self) -> bool:
         return bool(self.value)
 
-    def __float__(self) -> float:
-        raise UnsupportedOperation("float() of a traced value drops its gradient; keep it as a NumPy value")
+    # Where Python needs a plain number, the value is used and the gradient stops (one warning per line)
+    def __float__(self): return float(self.tracer.concrete(self, "float()", store=True))
+    def __int__(self): return int(self.tracer.concrete(self, "int()", integer=True))
+    def __index__(self): return self.tracer.concrete(self, "an integer", integer=True)
+    def __round__(self, n=None): return round(self.tracer.concrete(self, "round()"), n)
+    def __floor__(self): return math.floor(self.tracer.concrete(self, "math.floor()"))
+    def __ceil__(self): return math.ceil(self.tracer.concrete(self, "math.ceil()"))
+    def __trunc__(self): return math.trunc(self.tracer.concrete(self, "math.trunc()"))
+    def __floordiv__(self, o): return self.tracer.concrete(self, "//") // plain(o)
+    def __rfloordiv__(self, o): return plain(o) // self.tracer.concrete(self, "//")
+    def item(self, *args): return self.tracer.concrete(self, "x.item()").item(*args)
 
-    __int__ = __index__ = __float__
+    def tolist(self):
+        return [x.tolist() for x in self] if self.ndim > 1 else list(self) if self.ndim == 1 else self
 
     def __array__(self, dtype=None, copy=None):
-        raise UnsupportedOperation("np.array/np.asarray of a traced value is not supported (it would drop its "
-                                   "gradient); build arrays from leaves instead")
+        if self.ref is None:
+            return self.value if dtype is None else self.value.astype(dtype)
+        self.tracer.concrete(self, "np.asarray()", store=True)
+        raise UnsupportedOperation("np.array/np.asarray of a traced value outside the model's own code would drop "
+                                   "its gradient; call it in the model, where gradviz sees it")
 
     def __pos__(self):
         return self
@@ -72,17 +90,14 @@ class Traced:
         return self.tracer.call(FUNCTIONS[operator.getitem], operator.getitem, (self, index), {}, "x[...]")
 
     def __setitem__(self, index, value):
-        raise UnsupportedOperation("assigning into a traced array (x[i] = ...) is not supported; "
-                                   "build a new array instead, e.g. with np.where or sums of terms")
+        write(self.tracer, self, index, value)
 
     # Python operators with no derivative rule: named, instead of Python's "unsupported operand type"
-    __floordiv__ = __rfloordiv__ = _no_operator("//")
     __mod__ = __rmod__ = _no_operator("%")
     __divmod__ = __rdivmod__ = _no_operator("divmod()")
     __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _no_operator("<< and >>")
     __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_operator("& | ^")
     __invert__ = _no_operator("~")
-    __round__ = __trunc__ = __floor__ = __ceil__ = _no_operator("round()/math.floor()")
 
     # comparisons carry no gradient: they answer with plain NumPy values
     def __lt__(self, o): return self.value < plain(o)
@@ -99,6 +114,8 @@ class Traced:
 
     # -- NumPy protocols ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if not holds_live((inputs, kwargs)):  # plain arrays the model made (np.zeros…): NumPy's own result
+            return canvas(self.tracer, getattr(ufunc, method)(*plain(inputs), **plain(kwargs)))
         if kwargs.get("out") is not None:
             raise UnsupportedOperation(f"np.{ufunc.__name__}(..., out=...) writes in place; assign the result instead")
         if method == "__call__":
@@ -110,6 +127,9 @@ class Traced:
         raise UnsupportedOperation(unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
 
     def __array_function__(self, func, types, args, kwargs):
+        if not holds_live((args, kwargs)) and (func not in FUNCTIONS or FUNCTIONS[func].kind is None
+                                               or FUNCTIONS[func].kind.name != "structural"):
+            return canvas(self.tracer, func(*plain(args), **plain(kwargs)))
         entry = FUNCTIONS.get(func)
         if entry is not None:
             return self.tracer.call(entry, func, args, kwargs)
@@ -132,7 +152,7 @@ def _operator(func: Callable, reflected: bool) -> Callable:
 
 
 def _method(name: str, entry: Any) -> Callable:
-    func = entry.callables[0] if entry.callables else None
+    func = entry.callables[0] if entry.callables else entry.forward
 
     def method(self, *args, **kwargs):
         if entry.method_args is not None:
@@ -144,9 +164,20 @@ def _method(name: str, entry: Any) -> Callable:
     return method
 
 
+def _in_place(func: Callable) -> Callable:
+    """x += y writes x + y into x, so every name for the array x sees it, as with an ndarray."""
+    entry = FUNCTIONS[func]
+
+    def method(self, other):
+        self[...] = self.tracer.call(entry, func, (self, other), {})
+        return self
+    return method
+
+
 for _name, _func in _OPERATORS.items():
     setattr(Traced, f"__{_name}__", _operator(_func, False))
     setattr(Traced, f"__r{_name}__", _operator(_func, True))
+    setattr(Traced, f"__i{_name}__", _in_place(_func))
 for _name, _func in _UNARY.items():
     setattr(Traced, f"__{_name}__", lambda self, _e=FUNCTIONS[_func], _f=_func: self.tracer.call(_e, _f, (self,), {}))
 for _name, _entry in METHODS.items():
@@ -159,8 +190,7 @@ NOGRAD_UFUNCS = {
     np.isnan, np.isinf, np.isfinite, np.logical_and, np.logical_or, np.logical_not, np.signbit,
 }
 NOGRAD_FUNCTIONS = {
-    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.zeros_like, np.ones_like,
-    np.empty_like, np.allclose, np.isclose, np.array_equal, np.count_nonzero, np.nonzero, np.argwhere,
+    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.allclose, np.isclose, np.array_equal, np.count_nonzero, np.nonzero, np.argwhere,
     np.flatnonzero,
 }
 
@@ -169,14 +199,37 @@ def plain(x: Any) -> Any:
     """The NumPy value of a traced value; containers of them, element by element."""
     if isinstance(x, Traced):
         return x.value
-    if isinstance(x, (list, tuple)) and any(isinstance(v, (Traced, list, tuple)) for v in x):
+    if isinstance(x, (list, tuple)) and any(isinstance(v, (Traced, list, tuple, dict)) for v in x):
         return type(x)(plain(v) for v in x)
+    if isinstance(x, dict) and any(isinstance(v, (Traced, list, tuple)) for v in x.values()):
+        return {k: plain(v) for k, v in x.items()}
     return x
+
+
+def holds_live(x: Any) -> bool:
+    """Does x hold a traced value with a node (not a plain array the model made), also inside containers?"""
+    if isinstance(x, Traced):
+        return x.ref is not None
+    if isinstance(x, (list, tuple)):
+        return any(holds_live(v) for v in x)
+    if isinstance(x, dict):
+        return any(holds_live(v) for v in x.values())
+    return False
+
+
+def canvas(tracer: Any, result: Any) -> Any:
+    """A result computed from plain arrays only: a float array stays one the model can write traced values
+    into; anything else (a number, a mask, a list of arrays) is NumPy's own."""
+    if isinstance(result, np.ndarray) and result.dtype.kind == "f":
+        return Traced(tracer, result, None)
+    if isinstance(result, list) and all(isinstance(r, np.ndarray) and r.dtype.kind == "f" for r in result):
+        return [Traced(tracer, r, None) for r in result]
+    return result
 
 
 def unsupported(what: str) -> str:
     """The one line for a function gradviz cannot differentiate, naming the nearest supported spelling."""
     spellings = [s for entry in REGISTRY for s in entry.spellings()]
-    near = difflib.get_close_matches(what, spellings, n=1, cutoff=0.8)
+    near = difflib.get_close_matches(what, spellings, n=1, cutoff=0.75)
     hint = f" (did you mean {near[0]}?)" if near and near[0] != what else ""
     return f"{what} is not supported on traced values{hint}; `gradviz ops` lists the supported operations"

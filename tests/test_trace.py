@@ -115,9 +115,13 @@ def test_comparisons_and_argmax_carry_no_gradient():
     assert g.output_value == 4.0 + 2.0
 
 
-def test_float_of_a_traced_value_is_an_error_not_a_silent_disconnect():
-    with pytest.raises(gradviz.GradvizError, match="float\\(\\) of a traced value"):
-        gradviz.trace(lambda x: x * float(x), x=1.0)
+def test_float_of_a_traced_value_is_a_marked_cut_not_a_silent_disconnect():
+    graph = gradviz.trace(lambda x: x * float(x), x=3.0)
+    assert graph.output_value == 9.0
+    assert graph.grad("x") == 3.0  # float(x) is the constant 3 from there on: ∂(x·3)/∂x
+    (warning,) = graph.warnings()
+    assert "float() of x: used as a plain number, so no gradient flows back through it" in warning
+    assert [n.op for n in graph.nodes].count("cut") == 1
 
 
 # -- random expressions against finite differences --------------------------------------------------

@@ -8,6 +8,7 @@ derivative does not exist (a tie, a kink, a jump): the local partial is 0 and `n
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Callable
 
 import numpy as np
@@ -30,7 +31,7 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     one number per input, where the registry's own test compares the partials with finite differences."""
     name = name or func.__name__
     params = list(inspect.signature(func).parameters.values())
-    operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY) or (params[0].name,)
+    operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY)
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
     call = f"{name}({','.join(variables)})"
     rules = (rules,) if isinstance(rules, str) else rules
@@ -146,6 +147,8 @@ ew(np.sinc, "(cos(πx) − sinc(x))/x", lambda x, out: np.where(x == 0, 0.0, (np
 # -- hyperbolic ---------------------------------------------------------------------------------------------
 section(HYPER)
 ew(np.tanh, "∂tanh(x)/∂x = 1 − tanh(x)²", lambda x, out: 1.0 - out * out)
+ew(math.erf, "2/√π·exp(−x²)", lambda x, out: 2.0 / math.sqrt(math.pi) * np.exp(-x * x),
+   forward=np.vectorize(math.erf, otypes=[float]))
 ew(np.sinh, "cosh(x)", lambda x, out: np.cosh(x))
 ew(np.cosh, "sinh(x)", lambda x, out: np.sinh(x))
 ew(np.arcsinh, "1/√(x²+1)", lambda x, out: 1.0 / np.sqrt(x * x + 1.0))

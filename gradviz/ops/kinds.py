@@ -10,8 +10,8 @@ Jacobian-vector product). backward.py, forward.py and the views ask the kind; no
   output element over the inputs it adds.
 - Opaque: linear algebra that is no sum of products (inv, det, solve): one node per output element whose
   edges carry the exact partials, computed from the entry's JVP.
-- Structural: operations that only move elements (indexing, reshape, transpose, sort): split into scalars
-  they add no node; as tensors the entry's VJP routes the gradient back.
+- Structural (in structural.py, with its entries): operations that only move elements; one index map learnt
+  by running the NumPy call on element numbers serves them all.
 
 Every kind calls `tracer.reserve(n, what)` with the number of nodes it is about to make, before it
 computes values or allocates.
@@ -330,24 +330,6 @@ class Opaque(Kind):
         return tracer.wrap(value, tracer.op_nodes_ragged(entry.name, value, counts, srcs, locs))
 
 
-class Structural(Kind):
-    """Operations that only move elements. `entry.forward(value, params)` picks the result from an input."""
-
-    name = "structural"
-
-    def trace(self, tracer, entry, args):
-        x, params = entry.spec(**args)
-        return self.move(tracer, entry, x, params)
-
-    def move(self, tracer, entry, x, params: dict):
-        x = tracer.lift(x)
-        if tracer.scalar:
-            return tracer.view(x, lambda v: entry.forward(v, params))
-        tracer.reserve(1, entry.name)
-        value = np.asarray(entry.forward(x.value, params), dtype=float)
-        return tracer.wrap(value, tracer.op_node(entry.name, value, [x.ref], [None], False, ((x.value,), params)))
-
-
 def _entry(name: str) -> "Entry":
     from .registry import OPS
     return OPS[name]
@@ -359,4 +341,3 @@ REDUCE = Reduce()
 CONTRACTION = Contraction()
 LINEAR = Linear()
 OPAQUE = Opaque()
-STRUCTURAL = Structural()
