@@ -99,8 +99,6 @@ class Traced:
 
     # -- NumPy protocols ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
-            raise UnsupportedOperation(f"np.{ufunc.__name__}(..., out=...) writes in place; assign the result instead")
         if method == "__call__":
             entry = FUNCTIONS.get(ufunc)
             if entry is not None:

@@ -20,12 +20,12 @@ ARITH, EXPLOG, TRIG, HYPER, EXTREMA, STEPS = ("arithmetic", "exponents and logar
                                              "rounding and sign (zero derivative)")
 
 
-def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tuple = (0.7, -0.4), *,
+def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tuple | None = None, *,
        name: str | None = None, label: str | None = None, nondiff: Callable | None = None, family: str = "",
        methods: tuple[str, ...] = (), syntax: tuple[str, ...] = (), zero: bool = False, note: str = "",
        kind: Kind = ELEMENTWISE, also: tuple[Callable, ...] = (), operands: tuple[str, ...] | None = None,
        options: tuple[str, ...] = (), spec: Callable | None = None, forward: Callable | None = None,
-       variables: tuple[str, ...] | None = None) -> Entry:
+       variables: tuple[str, ...] | None = None, examples: tuple = ()) -> Entry:
     """Register one elementwise operation. `at`: a point inside its domain and away from its kinks,
     one number per input, where the registry's own test compares the partials with finite differences."""
     name = name or func.__name__
@@ -36,7 +36,8 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     rules = (rules,) if isinstance(rules, str) else rules
     rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}" for r, v in zip(rules, variables))
     label = label or f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(variables))) + ")"
-    examples = ((tuple(np.array([a, a * 0.5 + 0.1]) for a in at), {}),)
+    at = at or (0.7, -0.4, 1.3)[:len(variables)]
+    examples = examples or ((tuple(np.array([a, a + 0.25]) for a in at), {}),)
     return register(Entry(name, family or _section[0], rules, kind, (func,) + also, methods, syntax, label,
                           operands, options, forward or func, partials, nondiff=nondiff, spec=spec,
                           variables=variables, zero=zero, note=note, examples=examples))
@@ -173,7 +174,8 @@ ew(np.clip, ("∂clip(x,lo,hi)/∂x = 1 if lo < x < hi else 0", "∂clip(x,lo,hi
 ew(np.where, ("∂where(c,x,y)/∂c = 0 (the condition is a constant)", "∂where(c,x,y)/∂x = 1 where c else 0",
               "∂where(c,x,y)/∂y = 0 where c else 1"),
    lambda c, x, y, out: (0.0, c * 1.0, 1.0 - c), label="where({0},{1},{2})", spec=_where_spec,
-   variables=("c", "x", "y"), at=(1.0, 0.5, -0.4))
+   variables=("c", "x", "y"), examples=(((np.array([True, False]), np.array([0.5, 2.0]), np.array([-0.4, 1.5])), {}),
+                                        ((np.array([[True], [False]]), np.array([0.5, 2.0]), 3.0), {})))
 
 # -- rounding and sign: the derivative is 0 wherever it exists ------------------------------------------------
 section(STEPS)

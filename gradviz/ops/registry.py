@@ -83,7 +83,8 @@ class Entry:
                 if value:
                     raise UnsupportedOperation(f"{what}: more positional arguments than gradviz supports")
             elif not (_is_default(value, param.default) or _harmless(name, value)):
-                raise UnsupportedOperation(f"{what}(..., {name}=) is not supported")
+                why = "; it writes in place: assign the result instead" if name == "out" else ""
+                raise UnsupportedOperation(f"{what}(..., {name}=) is not supported{why}")
         bound.apply_defaults()
         return {k: _unset(v) for k, v in bound.arguments.items() if k in self.operands or k in self.options}
 
