@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import GradvizError, ModelError, UnsupportedOperation
 from .graph import Edge, Graph, Node
-from .ops import Entry, display_name
+from .ops import Entry
 from .traced import Traced, plain
 
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
@@ -174,7 +174,6 @@ class Tracer:
     def call(self, entry: Entry, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> Any:
         """One call of a NumPy function (or method, or operator) on traced values, bound to NumPy's signature
         and made into nodes by the entry's kind (a primitive) or its derivation (composed of primitives)."""
-        what = what or display_name(func)
         arguments = entry.bind(func, args, kwargs, what)
         try:
             if entry.kind is None:
