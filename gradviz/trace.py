@@ -372,8 +372,9 @@ def numpy_error(func: Callable, args: tuple, kwargs: dict, exc: BaseException) -
             func(*plain(args), **{k: plain(v) for k, v in kwargs.items()})
     except Exception as own:  # noqa: BLE001  whatever NumPy raises is what the user should read
         text = str(own)
-        if func in (np.dot, np.matmul, np.inner, np.tensordot) and ("align" in text or "mismatch in its core" in text):
-            text += "; hint: the inner dimensions must agree (a transpose of one operand, x.T, is the usual fix)"
+        matrices = all(np.ndim(a) >= 2 for a in plain(args[:2]))
+        if func in (np.dot, np.matmul) and matrices and ("align" in text or "mismatch in its core" in text):
+            text += "; hint: the inner dimensions must agree: a transpose of one operand (x.T) is the usual fix"
         err = type(own)(text)
         return err
     return exc

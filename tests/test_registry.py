@@ -4,6 +4,7 @@ bound to NumPy's own signature (an argument an entry does not declare is refused
 from __future__ import annotations
 
 import inspect
+import re
 import operator
 
 import numpy as np
@@ -162,3 +163,39 @@ def test_ops_lookup_by_node_name_and_callable_agree():
             assert FUNCTIONS[func] is entry
         if entry.kind is not None:
             assert OPS[entry.name] is entry
+
+
+# -- NumPy's own messages, at the model's file:line ----------------------------------------------------------
+
+def _model_file(tmp_path, body):
+    path = tmp_path / "m.py"
+    path.write_text("import numpy as np\n" + body)
+    return path
+
+
+@pytest.mark.parametrize("granularity", ["scalar", "tensor"])
+def test_forgotten_transpose_reads_numpys_message_in_the_users_shapes(tmp_path, granularity):
+    path = _model_file(tmp_path, "inputs = np.ones((3, 4))\nweights = np.ones((3, 4))\n"
+                                 "def forward(inputs, weights):\n    return np.sum(np.dot(inputs, weights))\n")
+    with pytest.raises(GradvizError) as info:
+        gradviz.trace_file(path, granularity=granularity)
+    message = str(info.value)
+    assert message.startswith(f"{path}:5: ValueError: shapes (3,4) and (3,4) not aligned: 4 (dim 1) != 3 (dim 0)")
+    assert message.count("(3,4)") == 2
+    assert set(re.findall(r"\([\d,]*\)", message)) == {"(3,4)"}  # no shape the user did not write
+    assert "transpose" in message
+
+
+@pytest.mark.parametrize("granularity", ["scalar", "tensor"])
+def test_mismatched_vectors_read_numpys_message(tmp_path, granularity):
+    path = _model_file(tmp_path, "a = np.ones(3)\nb = np.ones(4)\ndef forward(a, b):\n    return np.sum(a * b)\n")
+    with pytest.raises(GradvizError, match=r":5: ValueError: operands could not be broadcast together with "
+                                           r"shapes \(3,\) \(4,\)$"):
+        gradviz.trace_file(path, granularity=granularity)
+
+
+def test_an_unsupported_function_names_the_nearest_supported_spelling_at_file_line(tmp_path):
+    path = _model_file(tmp_path, "def forward(x=np.ones(3)):\n    y = x * 2\n    return np.nancumprod(y)\n")
+    with pytest.raises(GradvizError, match=r"m\.py:4: np\.nancumprod is not supported on traced values "
+                                           r"\(did you mean np\.cumprod\?\); `gradviz ops` lists"):
+        gradviz.trace_file(path)
