@@ -199,3 +199,28 @@ def test_an_unsupported_function_names_the_nearest_supported_spelling_at_file_li
     with pytest.raises(GradvizError, match=r"m\.py:4: np\.nancumprod is not supported on traced values "
                                            r"\(did you mean np\.cumprod\?\); `gradviz ops` lists"):
         gradviz.trace_file(path)
+
+
+def test_numpy_coverage_page_is_generated_from_the_table():
+    """Regenerate with: gradviz ops --markdown > docs/numpy-coverage.md"""
+    from pathlib import Path
+
+    from gradviz.views.ops_table import ops_markdown
+    page = Path(__file__).resolve().parent.parent / "docs" / "numpy-coverage.md"
+    assert page.read_text() == ops_markdown(), "docs/numpy-coverage.md is stale: run gradviz ops --markdown > docs/numpy-coverage.md"
+    for entry in ENTRIES:
+        for spelling in entry.spellings():
+            assert f"`{spelling}`" in page.read_text(), spelling
+
+
+def test_an_operation_reserves_its_nodes_before_it_makes_them():
+    from gradviz.trace import Tracer, _TooLarge
+    calls = []
+    tracer = Tracer("scalar", max_nodes=200)
+    a, b = tracer.leaf("a", np.ones((4, 5))), tracer.leaf("b", np.ones((5, 6)))
+    real = tracer.reserve
+    tracer.reserve = lambda n, what: (calls.append((n, what)), real(n, what))[1]
+    with pytest.raises(_TooLarge):
+        a @ b  # 4·6·5 products and 4·6 sums: 144 nodes on top of 50 leaves passes 200
+    assert calls == [(4 * 6 * 5 + 4 * 6, "matmul")]
+    assert len(tracer.graph.nodes) == 50 and not tracer.graph.edges  # refused before anything was made
