@@ -216,11 +216,11 @@ def test_numpy_coverage_page_is_generated_from_the_table():
 def test_an_operation_reserves_its_nodes_before_it_makes_them():
     from gradviz.trace import Tracer, _TooLarge
     calls = []
-    tracer = Tracer("scalar", max_nodes=200)
+    tracer = Tracer("scalar", max_nodes=150)
     a, b = tracer.leaf("a", np.ones((4, 5))), tracer.leaf("b", np.ones((5, 6)))
     real = tracer.reserve
     tracer.reserve = lambda n, what: (calls.append((n, what)), real(n, what))[1]
     with pytest.raises(_TooLarge):
-        a @ b  # 4·6·5 products and 4·6 sums: 144 nodes on top of 50 leaves passes 200
+        a @ b  # 4·6·5 products and 4·6 sums: 144 nodes on top of 50 leaves passes 150
     assert calls == [(4 * 6 * 5 + 4 * 6, "matmul")]
     assert len(tracer.graph.nodes) == 50 and not tracer.graph.edges  # refused before anything was made
