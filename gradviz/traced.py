@@ -99,12 +99,12 @@ class Traced:
 
     # -- NumPy protocols ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__":
-            entry = FUNCTIONS.get(ufunc)
-            if entry is not None:
-                return self.tracer.call(entry, ufunc, inputs, kwargs)
-            if ufunc in NOGRAD_UFUNCS:
-                return ufunc(*map(plain, inputs), **kwargs)
+        func = ufunc if method == "__call__" else getattr(ufunc, method)
+        entry = FUNCTIONS.get(func)
+        if entry is not None:
+            return self.tracer.call(entry, func, inputs, kwargs)
+        if method == "__call__" and ufunc in NOGRAD_UFUNCS:
+            return ufunc(*map(plain, inputs), **kwargs)
         raise UnsupportedOperation(unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
 
     def __array_function__(self, func, types, args, kwargs):

@@ -139,6 +139,9 @@ def _unset(value: Any) -> Any:
 
 
 def display_name(func: Callable) -> str:
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, np.ufunc):  # np.add.reduce and the other methods of a ufunc
+        return f"np.{owner.__name__}.{func.__name__}"
     module = getattr(func, "__module__", None) or "numpy"
     name = getattr(func, "__name__", str(func))
     if isinstance(func, np.ufunc) or module in ("numpy", "numpy._core.fromnumeric", "numpy._core.numeric"):
