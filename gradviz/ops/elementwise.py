@@ -112,6 +112,7 @@ ew(np.cbrt, "∂∛x/∂x = 1/(3·∛x²)", lambda x, out: 1.0 / (3.0 * out * ou
 ew(np.reciprocal, "∂(1/x)/∂x = −1/x²", lambda x, out: -out * out, at=(2.0,))
 ew(np.remainder, ("1", "−floor(x/y)"), lambda x, y, out: (1.0, -np.floor(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
+ew(np.copysign, ("sign(x)·sign(y)", "0"), lambda x, y, out: (np.sign(x) * np.copysign(1.0, y), 0.0), nondiff=lambda x, y, out: x == 0)
 ew(np.fmod, ("1", "−trunc(x/y)"), lambda x, y, out: (1.0, -np.trunc(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
 
