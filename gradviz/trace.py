@@ -28,7 +28,7 @@ import numpy as np
 from .errors import GradvizError, ModelError, UnsupportedOperation
 from . import idioms
 from .graph import Edge, Graph, Node
-from .ops import Entry, display_name
+from .ops import Entry
 from .ops.structural import CUT, Structural, current
 from .traced import Traced, canvas, holds_live, plain
 
@@ -184,7 +184,6 @@ class Tracer:
     def call(self, entry: Entry, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> Any:
         """One call of a NumPy function (or method, or operator) on traced values, bound to NumPy's signature
         and made into nodes by the entry's kind (a primitive) or its derivation (composed of primitives)."""
-        what = what or display_name(func)
         if not holds_live((args, kwargs)) and not isinstance(entry.kind, Structural):
             return canvas(self, func(*plain(args), **plain(kwargs)))  # plain arrays only (np.zeros… + 1)
         arguments = entry.bind(func, args, kwargs, what)
@@ -436,8 +435,9 @@ def numpy_error(func: Callable, args: tuple, kwargs: dict, exc: BaseException) -
             func(*plain(args), **{k: plain(v) for k, v in kwargs.items()})
     except Exception as own:  # noqa: BLE001  whatever NumPy raises is what the user should read
         text = str(own)
-        if func in (np.dot, np.matmul, np.inner, np.tensordot) and ("align" in text or "mismatch in its core" in text):
-            text += "; hint: the inner dimensions must agree (a transpose of one operand, x.T, is the usual fix)"
+        matrices = all(np.ndim(a) >= 2 for a in plain(args[:2]))
+        if func in (np.dot, np.matmul) and matrices and ("align" in text or "mismatch in its core" in text):
+            text += "; hint: the inner dimensions must agree: a transpose of one operand (x.T) is the usual fix"
         err = type(own)(text)
         return err
     return exc

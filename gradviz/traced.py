@@ -116,14 +116,12 @@ class Traced:
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if not holds_live((inputs, kwargs)):  # plain arrays the model made (np.zeros…): NumPy's own result
             return canvas(self.tracer, getattr(ufunc, method)(*plain(inputs), **plain(kwargs)))
-        if kwargs.get("out") is not None:
-            raise UnsupportedOperation(f"np.{ufunc.__name__}(..., out=...) writes in place; assign the result instead")
-        if method == "__call__":
-            entry = FUNCTIONS.get(ufunc)
-            if entry is not None:
-                return self.tracer.call(entry, ufunc, inputs, kwargs)
-            if ufunc in NOGRAD_UFUNCS:
-                return ufunc(*map(plain, inputs), **kwargs)
+        func = ufunc if method == "__call__" else getattr(ufunc, method)
+        entry = FUNCTIONS.get(func)
+        if entry is not None:
+            return self.tracer.call(entry, func, inputs, kwargs)
+        if method == "__call__" and ufunc in NOGRAD_UFUNCS:
+            return ufunc(*map(plain, inputs), **kwargs)
         raise UnsupportedOperation(unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
 
     def __array_function__(self, func, types, args, kwargs):
@@ -190,8 +188,8 @@ NOGRAD_UFUNCS = {
     np.isnan, np.isinf, np.isfinite, np.logical_and, np.logical_or, np.logical_not, np.signbit,
 }
 NOGRAD_FUNCTIONS = {
-    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.allclose, np.isclose, np.array_equal, np.count_nonzero, np.nonzero, np.argwhere,
-    np.flatnonzero,
+    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.allclose, np.isclose, np.array_equal,
+    np.count_nonzero, np.nonzero, np.argwhere, np.flatnonzero,
 }
 
 
@@ -230,6 +228,6 @@ def canvas(tracer: Any, result: Any) -> Any:
 def unsupported(what: str) -> str:
     """The one line for a function gradviz cannot differentiate, naming the nearest supported spelling."""
     spellings = [s for entry in REGISTRY for s in entry.spellings()]
-    near = difflib.get_close_matches(what, spellings, n=1, cutoff=0.75)
+    near = difflib.get_close_matches(what, spellings, n=1, cutoff=0.8)
     hint = f" (did you mean {near[0]}?)" if near and near[0] != what else ""
     return f"{what} is not supported on traced values{hint}; `gradviz ops` lists the supported operations"

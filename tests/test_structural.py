@@ -67,7 +67,7 @@ MOVES = {  # name: (the call on one array, needs ndim ≥)
     "take_along_axis": (lambda x, a: np.take_along_axis(x, np.zeros_like(x, dtype=int), axis=a % x.ndim), 1),
     "x[None]": (lambda x, a: x[None], 1),
     "x[..., i]": (lambda x, a: x[..., -1], 1),
-    "mask": (lambda x, a: x[x > 0], 1),
+    "mask": (lambda x, a: x[x >= x.mean()], 1),
     "reshape F": (lambda x, a: x.reshape(-1, order="F"), 1),
     "transpose": (lambda x, a: x.T, 1),
     "sort": (lambda x, a: np.sort(x, axis=a % x.ndim), 1),

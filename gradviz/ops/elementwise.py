@@ -14,33 +14,43 @@ from typing import Callable
 import numpy as np
 
 from .kinds import ADDITION, ELEMENTWISE, Kind
-from .registry import Entry, register
+from .registry import FUNCTIONS, Entry, register
 
 ARITH, EXPLOG, TRIG, HYPER, EXTREMA, STEPS = ("arithmetic", "exponents and logarithms", "trigonometric",
                                              "hyperbolic", "comparison and clipping",
                                              "rounding and sign (zero derivative)")
 
 
-def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tuple = (0.7, -0.4), *,
+def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tuple | None = None, *,
        name: str | None = None, label: str | None = None, nondiff: Callable | None = None, family: str = "",
        methods: tuple[str, ...] = (), syntax: tuple[str, ...] = (), zero: bool = False, note: str = "",
        kind: Kind = ELEMENTWISE, also: tuple[Callable, ...] = (), operands: tuple[str, ...] | None = None,
        options: tuple[str, ...] = (), spec: Callable | None = None, forward: Callable | None = None,
-       variables: tuple[str, ...] | None = None) -> Entry:
+       variables: tuple[str, ...] | None = None, examples: tuple = ()) -> Entry:
     """Register one elementwise operation. `at`: a point inside its domain and away from its kinks,
     one number per input, where the registry's own test compares the partials with finite differences."""
     name = name or func.__name__
     params = list(inspect.signature(func).parameters.values())
-    operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY)
+    operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY) or (params[0].name,)
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
     call = f"{name}({','.join(variables)})"
     rules = (rules,) if isinstance(rules, str) else rules
     rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}" for r, v in zip(rules, variables))
     label = label or f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(variables))) + ")"
-    examples = ((tuple(np.array([a, a * 0.5 + 0.1]) for a in at), {}),)
+    at = at or (0.7, -0.4, 1.3)[:len(variables)]
+    examples = examples or ((tuple(np.array([a, a + 0.25]) for a in at), {}),)
     return register(Entry(name, family or _section[0], rules, kind, (func,) + also, methods, syntax, label,
                           operands, options, forward or func, partials, nondiff=nondiff, spec=spec,
                           variables=variables, zero=zero, note=note, examples=examples))
+
+
+def erf(x, /):
+    """The error function elementwise: what math.erf(x) means on a traced value (NumPy has no erf, so no
+    protocol routes it: a traced x is sent to its entry here)."""
+    from ..traced import Traced
+    if isinstance(x, Traced):
+        return x.tracer.call(FUNCTIONS[erf], erf, (x,), {})
+    return np.vectorize(math.erf, otypes=[float])(x)
 
 
 _section = [ARITH]  # the family of the lines that follow
@@ -112,6 +122,7 @@ ew(np.cbrt, "∂∛x/∂x = 1/(3·∛x²)", lambda x, out: 1.0 / (3.0 * out * ou
 ew(np.reciprocal, "∂(1/x)/∂x = −1/x²", lambda x, out: -out * out, at=(2.0,))
 ew(np.remainder, ("1", "−floor(x/y)"), lambda x, y, out: (1.0, -np.floor(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
+ew(np.copysign, ("sign(x)·sign(y)", "0"), lambda x, y, out: (np.sign(x) * np.copysign(1.0, y), 0.0), nondiff=lambda x, y, out: x == 0)
 ew(np.fmod, ("1", "−trunc(x/y)"), lambda x, y, out: (1.0, -np.trunc(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
 
@@ -147,8 +158,7 @@ ew(np.sinc, "(cos(πx) − sinc(x))/x", lambda x, out: np.where(x == 0, 0.0, (np
 # -- hyperbolic ---------------------------------------------------------------------------------------------
 section(HYPER)
 ew(np.tanh, "∂tanh(x)/∂x = 1 − tanh(x)²", lambda x, out: 1.0 - out * out)
-ew(math.erf, "2/√π·exp(−x²)", lambda x, out: 2.0 / math.sqrt(math.pi) * np.exp(-x * x),
-   forward=np.vectorize(math.erf, otypes=[float]))
+ew(erf, "2/√π·exp(−x²)", lambda x, out: 2.0 / math.sqrt(math.pi) * np.exp(-x * x), syntax=("math.erf",))
 ew(np.sinh, "cosh(x)", lambda x, out: np.cosh(x))
 ew(np.cosh, "sinh(x)", lambda x, out: np.sinh(x))
 ew(np.arcsinh, "1/√(x²+1)", lambda x, out: 1.0 / np.sqrt(x * x + 1.0))
@@ -176,7 +186,8 @@ ew(np.clip, ("∂clip(x,lo,hi)/∂x = 1 if lo < x < hi else 0", "∂clip(x,lo,hi
 ew(np.where, ("∂where(c,x,y)/∂c = 0 (the condition is a constant)", "∂where(c,x,y)/∂x = 1 where c else 0",
               "∂where(c,x,y)/∂y = 0 where c else 1"),
    lambda c, x, y, out: (0.0, c * 1.0, 1.0 - c), label="where({0},{1},{2})", spec=_where_spec,
-   variables=("c", "x", "y"), at=(1.0, 0.5, -0.4))
+   variables=("c", "x", "y"), examples=(((np.array([True, False]), np.array([0.5, 2.0]), np.array([-0.4, 1.5])), {}),
+                                        ((np.array([[True], [False]]), np.array([0.5, 2.0]), 3.0), {})))
 
 # -- rounding and sign: the derivative is 0 wherever it exists ------------------------------------------------
 section(STEPS)

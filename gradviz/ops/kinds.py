@@ -91,8 +91,10 @@ class Elementwise(Kind):
     def apply(self, tracer, entry, operands: list, params: dict | None = None):
         xs = [tracer.lift(a) for a in operands]
         vals = [x.value for x in xs]
-        shape = np.broadcast_shapes(*(v.shape for v in vals))
-        tracer.reserve(math.prod(shape) if tracer.scalar else 1, entry.name)
+        if not tracer.scalar or all(v.ndim == 0 for v in vals):
+            tracer.reserve(1, entry.name)
+        else:
+            tracer.reserve(math.prod(np.broadcast_shapes(*(v.shape for v in vals))), entry.name)
         with np.errstate(all="ignore"):
             out = np.asarray(entry.forward(*vals, **(params or {})), dtype=float)
             partials = _as_tuple(entry.partials(*vals, out))

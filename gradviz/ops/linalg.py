@@ -121,7 +121,7 @@ def contraction(name, rules, label, spec, callables, methods=(), operands=("a", 
 
 contraction("matmul", ("∂(X·W)/∂X = ·Wᵀ", "∂(X·W)/∂W = Xᵀ·"), "{0}@{1}", _matmul_spec, (np.matmul,),
             operands=("x1", "x2"), syntax=("X @ W",),
-            examples=(((_A, _B), {}), ((_V, _B.T), {}), ((np.stack([_A, _A * 2]), _B), {})))
+            examples=(((_A, _B), {}), ((_V, _B), {}), ((_B, _A[0, :2]), {}), ((np.stack([_A, _A * 2]), _B), {})))
 contraction("dot", ("∂(X·W)/∂X = ·Wᵀ", "∂(X·W)/∂W = Xᵀ·"), "{0}@{1}", _dot_spec, (np.dot,), ("dot",),
             note="N-D: a sum over the last axis of X and the second-to-last of W (every pair, not matmul's batches)",
             examples=(((_V, _V), {}), ((_A, _B), {}), ((np.stack([_A, _A]), np.stack([_B, _B])), {})))

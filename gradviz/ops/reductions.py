@@ -189,3 +189,45 @@ register(Entry("cumprod", SCANS, ("∂(x₀·…·xₖ)/∂xᵢ = Πⱼ≤ₖ,�
                vjp=(_cumprod_vjp,), jvp=(_cumprod_jvp,),
                note="one node per result with the exact partials (no division, so zeros are fine)",
                examples=(((_M,), {}), ((_M,), {"axis": 1}), ((np.array([2.0, 0.0, 3.0]),), {}))))
+
+
+def _median(tracer, a, axis=None, keepdims=None):
+    x = tracer.lift(a)
+    if axis is None:
+        x, axis = np.reshape(x, -1), 0
+    axis = int(axis) % x.ndim
+    s = np.sort(x, axis=axis)
+    n = x.shape[axis]
+    middle = slice(n // 2, n // 2 + 1) if n % 2 else slice(n // 2 - 1, n // 2 + 1)
+    return np.mean(s[tuple(middle if i == axis else slice(None) for i in range(x.ndim))], axis=axis,
+                   keepdims=bool(keepdims))
+
+
+derived("median", "median(x) = mean of the middle one or two of sort(x)", _median, (np.median,), (),
+        ("axis", "keepdims"), "derived: the gradient reaches the middle element(s) through the sort",
+        examples=_AXES + (((np.array([3.0, 1.0, 2.0, 5.0]),), {}),))
+
+# The methods of ufuncs that are reductions and scans: np.add.reduce(x) is np.sum(x, axis=0).
+_UFUNC_METHODS = [(np.add.reduce, np.sum, "sum"), (np.multiply.reduce, np.prod, "prod"),
+                  (np.maximum.reduce, np.max, "max"), (np.minimum.reduce, np.min, "min"),
+                  (np.add.accumulate, np.cumsum, "cumsum"), (np.multiply.accumulate, np.cumprod, "cumprod")]
+for _method, _func, _name in _UFUNC_METHODS:
+    register(Entry(f"{_method.__self__.__name__}.{_method.__name__}", FAMILY, (f"= np.{_name}(x, axis)",),
+                   None, (_method,), operands=("array",), options=("axis",),
+                   derive=lambda tracer, array, axis=0, _func=_func: _func(tracer.lift(array), axis=axis),
+                   note=f"derived: np.{_name} along the axis (default 0)", examples=(((_M,), {}), ((_M,), {"axis": 1}))))
+
+
+def _outer_of(ufunc):
+    def derive(tracer, A, B):
+        a, b = tracer.lift(A), tracer.lift(B)
+        return ufunc(np.reshape(a, a.shape + (1,) * b.ndim) if b.ndim else a, b)
+    return derive
+
+
+for _ufunc in (np.add, np.subtract, np.multiply):
+    register(Entry(f"{_ufunc.__name__}.outer", "products", (f"{_ufunc.__name__}.outer(a, b)[i, j] = "
+                                                        f"{_ufunc.__name__}(a[i], b[j])",),
+                   None, (_ufunc.outer,), operands=("A", "B"), derive=_outer_of(_ufunc),
+                   note="derived: a reshaped to broadcast against b",
+                   examples=(((_M[0], _M[1, :2]), {}), ((_M, _M[0]), {}))))

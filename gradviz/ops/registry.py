@@ -63,10 +63,18 @@ class Entry:
             sig = self.signatures[func] = inspect.signature(func)
         return sig
 
-    def bind(self, func: Callable, args: tuple, kwargs: dict, what: str) -> dict[str, Any]:
+    def bind(self, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> dict[str, Any]:
         """NumPy's signature of func bound to the call: {parameter: value} for the operands and the options
         (defaults filled in); any other argument given a value that is not its default is refused."""
+        if not kwargs:  # the common call, x + y or np.exp(x): positional operands only, bound without inspect
+            plan = self.signatures.get((func, "plan"))
+            if plan is None:
+                plan = self.signatures[(func, "plan")] = self._plan(func)
+            names, defaults = plan
+            if len(names) - len(defaults) <= len(args) <= len(names):
+                return {**defaults, **dict(zip(names, args))}
         sig = self.signature(func)
+        what = what or display_name(func)
         try:
             bound = sig.bind(*args, **kwargs)
         except TypeError as exc:
@@ -83,9 +91,25 @@ class Entry:
                 if value:
                     raise UnsupportedOperation(f"{what}: more positional arguments than gradviz supports")
             elif not (_is_default(value, param.default) or _harmless(name, value)):
-                raise UnsupportedOperation(f"{what}(..., {name}=) is not supported")
+                why = "; it writes in place: assign the result instead" if name == "out" else ""
+                raise UnsupportedOperation(f"{what}(..., {name}=) is not supported{why}")
         bound.apply_defaults()
         return {k: _unset(v) for k, v in bound.arguments.items() if k in self.operands or k in self.options}
+
+
+    def _plan(self, func: Callable) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """The leading positional parameters that are all operands or options, and every operand's and
+        option's default: enough to bind a call without keywords."""
+        sig = self.signature(func)
+        names = []
+        for p in sig.parameters.values():
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or not (
+                    p.name in self.operands or p.name in self.options):
+                break
+            names.append(p.name)
+        defaults = {p.name: _unset(p.default) for p in sig.parameters.values()
+                    if (p.name in self.operands or p.name in self.options) and p.default is not p.empty}
+        return tuple(names), defaults
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -115,6 +139,9 @@ def _unset(value: Any) -> Any:
 
 
 def display_name(func: Callable) -> str:
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, np.ufunc):  # np.add.reduce and the other methods of a ufunc
+        return f"np.{owner.__name__}.{func.__name__}"
     module = getattr(func, "__module__", None) or "numpy"
     name = getattr(func, "__name__", str(func))
     if isinstance(func, np.ufunc) or module in ("numpy", "numpy._core.fromnumeric", "numpy._core.numeric"):

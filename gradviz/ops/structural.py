@@ -303,11 +303,11 @@ def _astype(tracer, self, dtype, order="K", casting="unsafe", copy=True):
     raise UnsupportedOperation(f"x.astype({np.dtype(dtype).name}) is not supported on traced values")
 
 
-register(Entry("array", WRITES, (RULE,), STRUCTURAL, (np.array,), (), ("np.stack of traced scalars",),
+register(Entry("array", WRITES, (RULE,), STRUCTURAL, (), (), ("np.array([a, b])", "np.array([[a, b], [c, 1.0]])"),
                "array({0})", ("object",), ("copy", "order", "ndmin"), np.array, spec=_array_spec,
                note="a nested list of traced numbers or arrays becomes one array of their nodes",
                examples=((([_M[0], _M[1]],), {}),)))
-register(Entry("asarray", WRITES, (RULE,), STRUCTURAL, (np.asarray,), (), (), "asarray({0})", ("a",),
+register(Entry("asarray", WRITES, (RULE,), STRUCTURAL, (), (), ("np.asarray([a, b])",), "asarray({0})", ("a",),
                ("order", "copy"), np.asarray, spec=lambda tracer, a, order=None, copy=None: _array_spec(tracer, a, order),
                examples=((([_M[0], _M[1]],), {}),)))
 register(Entry("copy", WRITES, ("copy(x) = x: the same nodes, a new array for the writes that follow",),
@@ -454,5 +454,5 @@ def _entry_of(func: Callable) -> Entry:
 CUT = register(Entry("cut", WRITES, ("∂(x taken as a number)/∂x = 0: the gradient stops here",), ELEMENTWISE,
                      (), (), ("float(x)", "int(x)", "x.item()", "range(n)", "x[i:j] with traced i, j", "x // y"),
                      "{0} taken as a number", ("x",), (), lambda x: x, lambda x, out: 0.0,
-                     variables=("x",), note="where Python needs a plain number, the traced value gives its value "
+                     variables=("x",), zero=True, note="where Python needs a plain number, the traced value gives its value "
                      "and its gradient stops; one warning names the file:line"))
