@@ -114,7 +114,8 @@ class Traced:
 
     # -- NumPy protocols ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if not holds_live((inputs, kwargs)):  # plain arrays the model made (np.zeros…): NumPy's own result
+        if not (any(type(a) is Traced and a.ref is not None for a in inputs) or holds_live((inputs, kwargs))):
+            # plain arrays the model made (np.zeros…) only: NumPy's own result
             return canvas(self.tracer, getattr(ufunc, method)(*plain(inputs), **plain(kwargs)))
         func = ufunc if method == "__call__" else getattr(ufunc, method)
         entry = FUNCTIONS.get(func)

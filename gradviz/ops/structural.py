@@ -55,8 +55,8 @@ class Structural(Kind):
         operands = [current(x) for x in operands]
         if all(x.ref is None for x in operands):  # only plain arrays moved: a plain result, views stay views
             return canvas_result(tracer, call([x.value for x in operands]), operands, call)
-        if tracer.scalar:
-            tracer.reserve(0, name)
+        if self.copies_only and tracer.scalar and len(operands) == 1 and operands[0].ref is not None:
+            return self._pick(tracer, call, operands[0])
         with np.errstate(all="ignore"):
             raw = call([x.value for x in operands])
         several = isinstance(raw, (list, tuple))
@@ -84,6 +84,20 @@ class Structural(Kind):
             for out, v, m in zip(results, values, maps):
                 if np.may_share_memory(v, operands[0].value):  # NumPy made a view: so does the trace
                     _viewing(out, operands[0], m)
+        return results if several else results[0]
+
+    def _pick(self, tracer, call: Callable, x) -> Any:
+        """Split into scalars, a call that only copies elements of one array picks its nodes with the very
+        same call (x[i] in a loop, the commonest operation of all: no element numbers needed)."""
+        raw = call([x.value])
+        several = isinstance(raw, (list, tuple))
+        refs = outputs(call([np.asarray(x.ref)]))
+        results = []
+        for k, (v, r) in enumerate(zip(outputs(raw), refs)):
+            out = tracer.wrap(np.asarray(v, dtype=float), r)
+            if isinstance(v, np.ndarray) and v.ndim and np.may_share_memory(v, x.value):
+                _viewing(out, x, sources(call, [x.shape], True)[k])  # NumPy made a view: so does the trace
+            results.append(out)
         return results if several else results[0]
 
     def chain(self, entry, arg, local, up, ctx, out):
@@ -202,7 +216,7 @@ def index_label(index: Any) -> str:
 
 def _getitem_spec(tracer, a, b):
     index = plain_index(tracer, b)
-    return (lambda arrays: arrays[0][index]), [a], {"idx": index_label(index)}
+    return (lambda arrays: arrays[0][index]), [a], {} if tracer.scalar else {"idx": index_label(index)}
 
 
 def _sort_spec(tracer, a, axis=-1, kind=None, stable=None):
