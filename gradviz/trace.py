@@ -116,8 +116,8 @@ class Tracer:
                 raise UnsupportedOperation("a traced value from another trace was mixed into this one")
             return x
         value = _const_value(x)
+        self.reserve(value.size if self.scalar else 1, "a constant")
         if self.scalar:
-            self.reserve(value.size, "a constant")
             if value.ndim == 0:
                 return Traced(self, value, np.array(self._add_node("const", None, value.item())))
             return Traced(self, value, self._add_nodes("const", None, value))
