@@ -332,7 +332,8 @@ class Linear(Kind):
 
 class Opaque(Kind):
     """One node per result (a tensor, or one scalar per element), with the exact partials: the entry's
-    forward, and its VJP and JVP per input."""
+    forward, and its VJP and JVP per input. An entry with `derive` splits into scalars that way instead
+    (cumprod: a chain of products)."""
 
     name = "opaque"
     nary = True  # split into scalars, each node reads every input element
@@ -341,6 +342,8 @@ class Opaque(Kind):
         xs = [tracer.lift(args[p]) for p in entry.operands]
         params = {k: args[k] for k in entry.options}
         vals = tuple(x.value for x in xs)
+        if tracer.scalar and entry.derive is not None:
+            return entry.derive(tracer, *xs, **params)
         if not tracer.scalar:
             tracer.reserve(1, entry.name)
             with np.errstate(all="ignore"):
