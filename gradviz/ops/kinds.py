@@ -317,13 +317,23 @@ class Linear(Kind):
             value = np.asarray(entry.forward(x.value, **params), dtype=float)
         if not tracer.scalar:
             return tracer.wrap(value, tracer.op_node(entry.name, value, [x.ref], [None], False, ((x.value,), params)))
-        # its Jacobian, column by column: the image of each input element; its edges are where it is not 0
-        jac = np.stack([np.ravel(entry.forward(e.reshape(x.shape), **params)) for e in np.eye(x.size)], axis=1)
+        # its Jacobian, column by column (the image of each input element), kept where it is not 0: one
+        # column at a time, so the memory is that of the edges, not of the dense out.size × x.size matrix
+        rows, cols, vals = [], [], []
+        basis = np.zeros(x.size)
+        for j in range(x.size):
+            basis[j] = 1.0
+            column = np.ravel(entry.forward(basis.reshape(x.shape), **params))
+            basis[j] = 0.0
+            hit = np.flatnonzero(column)
+            rows.append(hit)
+            cols.append(np.full(hit.size, j))
+            vals.append(column[hit])
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        order = np.lexsort((cols, rows))  # node by node, its inputs in order
         refs = np.ravel(np.broadcast_to(x.ref, x.shape))
-        counts = [int(np.count_nonzero(row)) for row in jac]
-        srcs = [int(refs[j]) for row in jac for j in np.flatnonzero(row)]
-        locs = [float(v) for row in jac for v in row[row != 0]]
-        ids = tracer.op_nodes_ragged(entry.name, value, counts, srcs, locs)
+        counts = np.bincount(rows, minlength=value.size).tolist()
+        ids = tracer.op_nodes_ragged(entry.name, value, counts, refs[cols[order]].tolist(), vals[order].tolist())
         return tracer.wrap(value, ids)
 
     def tangent(self, entry, arg, local, t, ctx, out):
