@@ -126,8 +126,8 @@ class Tracer:
                 return x
             x = np.array(x.value, dtype=float)  # a plain array the model made: a constant (a copy: it may change)
         value = _const_value(x)
+        self.reserve(value.size if self.scalar else 1, "a constant")
         if self.scalar:
-            self.reserve(value.size, "a constant")
             if value.ndim == 0:
                 return Traced(self, value, np.array(self._add_node("const", None, value.item())))
             return Traced(self, value, self._add_nodes("const", None, value))
@@ -159,11 +159,13 @@ class Tracer:
         """Scalar granularity: one node per element of values, node k with counts[k] edges."""
         nodes, edges = self.graph.nodes, self.graph.edges
         start = len(nodes)
+        first = 0
         for k, v in enumerate(np.ravel(values).tolist()):
             nodes.append(Node(start + k, None, "op", op, v, False, len(edges), None, self.cluster))
-            first = sum(counts[:k])
-            edges.extend(map(Edge, self._ids(srcs[first:first + counts[k]]), [start + k] * counts[k],
-                             range(counts[k]), locs[first:first + counts[k]]))
+            end = first + counts[k]
+            edges.extend(map(Edge, self._ids(srcs[first:end]), [start + k] * counts[k], range(counts[k]),
+                             locs[first:end]))
+            first = end
         return np.arange(start, len(nodes)).reshape(np.shape(values))
 
     def _add_edges(self, ids: np.ndarray, arity: int, srcs: list, locs: list) -> None:

@@ -223,3 +223,27 @@ def test_an_operation_reserves_its_nodes_before_it_makes_them():
         a @ b  # 4·6·5 products and 4·6 sums: 144 nodes on top of 50 leaves passes 150
     assert calls == [(4 * 6 * 5 + 4 * 6, "matmul")]
     assert len(tracer.graph.nodes) == 50 and not tracer.graph.edges  # refused before anything was made
+
+
+@pytest.mark.parametrize("granularity", ["scalar", "tensor"])
+def test_rounding_has_zero_derivative_and_is_flagged_at_its_jumps(granularity):
+    g = gradviz.trace(lambda x: np.sum(np.floor(x) * x), granularity=granularity, x=np.array([0.5, 2.0]))
+    # d(floor(x)·x)/dx = floor(x) + x·0: the step contributes nothing; floor jumps at x = 2, so that is flagged
+    np.testing.assert_allclose(g.grad("x"), [0.0, 2.0])
+    floors = [n for n in g.nodes if n.op == "floor"]
+    assert any(n.nondiff for n in floors)
+    assert OPS["floor"].zero and OPS["floor"].family == "rounding and sign (zero derivative)"
+
+
+def test_gradviz_ops_lists_every_family_with_its_rows(capsys):
+    from rich.console import Console
+
+    from gradviz.ops import families
+    from gradviz.views.ops_table import ops_table
+    console = Console(width=100, record=True)
+    console.print(ops_table())
+    text = console.export_text()
+    positions = [text.index(f"\n{family}") for family in families() if not families()[family][0].custom]
+    assert positions == sorted(positions)  # one table per family, in the registry's order
+    for needle in ("np.linalg.det", "det(A)·(A⁻¹)ⱼᵢ", "np.einsum", "x.var", "zero derivative"):
+        assert needle in text

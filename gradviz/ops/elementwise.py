@@ -95,7 +95,8 @@ def _round_spec(a, decimals=0):
 def _where_spec(condition, x=None, y=None):
     if x is None or y is None:
         raise ValueError("np.where(condition) without x and y gives indices, not values: give x and y")
-    return [np.asarray(condition, dtype=bool), x, y], {}
+    from ..traced import plain
+    return [np.asarray(plain(condition), dtype=bool), x, y], {}
 
 
 # -- arithmetic ---------------------------------------------------------------------------------------------

@@ -80,7 +80,9 @@ def _tensordot_spec(a, b, axes=2):
 
 def _einsum_spec(operands, optimize=False):
     if not operands or not isinstance(operands[0], str):
-        raise ValueError("np.einsum: only the subscripts-string form is supported")
+        from ..errors import UnsupportedOperation
+        raise UnsupportedOperation("np.einsum(op0, sublist0, …) is not supported; write the subscripts as a "
+                                   "string, np.einsum('ij,jk->ik', a, b)")
     subscripts, values = operands[0].replace(" ", ""), list(operands[1:])
     inputs, arrow, output = subscripts.partition("->")
     terms = inputs.split(",")

@@ -184,10 +184,23 @@ def _cumprod_jvp(t, args, out, params):
     return back(np.einsum("...ki,...i->...k", jac, t_lanes))
 
 
+def _cumprod_chain(tracer, x, axis=None):
+    """Split into scalars, out[k] = out[k−1] · x[k]: the chain of products a learner writes by hand."""
+    if axis is None:
+        x, axis = np.reshape(x, -1), 0
+    axis = int(axis) % x.ndim
+    at = [x[tuple(k if i == axis else slice(None) for i in range(x.ndim))] for k in range(x.shape[axis])]
+    steps = at[:1]
+    for factor in at[1:]:
+        steps.append(steps[-1] * factor)
+    return tracer.wrap(np.stack([s.value for s in steps], axis), np.stack([s.ref for s in steps], axis))
+
+
 register(Entry("cumprod", SCANS, ("∂(x₀·…·xₖ)/∂xᵢ = Πⱼ≤ₖ,ⱼ≠ᵢ xⱼ for i ≤ k",), OPAQUE, (np.cumprod,), ("cumprod",),
                label="cumprod({0})", operands=("a",), options=("axis",), forward=lambda a, axis=None: np.cumprod(a, axis=axis),
-               vjp=(_cumprod_vjp,), jvp=(_cumprod_jvp,),
-               note="one node per result with the exact partials (no division, so zeros are fine)",
+               vjp=(_cumprod_vjp,), jvp=(_cumprod_jvp,), derive=_cumprod_chain,
+               note="split into scalars: a chain of products, out[k] = out[k−1]·x[k]; as a tensor one node "
+                    "with the exact partials (no division, so zeros are fine)",
                examples=(((_M,), {}), ((_M,), {"axis": 1}), ((np.array([2.0, 0.0, 3.0]),), {}))))
 
 
