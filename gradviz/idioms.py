@@ -23,7 +23,7 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
     """math's functions and NumPy's array creation, as the model sees them during this trace."""
     from .ops import OPS
     from .ops.elementwise import erf
-    from .traced import Traced, holds_live
+    from .traced import Traced, holds_live, plain
 
     def number(x: Any, name: str) -> Any:
         if x.size != 1:
@@ -62,10 +62,19 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
     table[math.pow] = pow_
 
     def made(func: Callable) -> Callable:
-        """A creation function: a float result is a canvas, an array traced values can be written into."""
+        """A creation function: a float result is a canvas, an array traced values can be written into.
+        Only a traced fill value (np.full(n, x)) carries a gradient: it is written into the canvas."""
+        fill_at = 1 if func in (np.full, np.full_like) else None
+
         def f(*args, **kwargs):
-            out = func(*[x.value if isinstance(x, Traced) else x for x in args], **kwargs)
-            return Traced(tracer, out, None) if out.dtype.kind == "f" else out
+            out = func(*plain(args), **plain(kwargs))
+            if out.dtype.kind != "f":
+                return out
+            made = Traced(tracer, out, None)
+            fill = kwargs.get("fill_value", args[fill_at] if fill_at is not None and len(args) > fill_at else None)
+            if holds_live(fill):
+                made[...] = fill
+            return made
         f.__name__ = func.__name__
         return f
 

@@ -69,8 +69,8 @@ class Traced:
     def __floor__(self): return math.floor(self.tracer.concrete(self, "math.floor()"))
     def __ceil__(self): return math.ceil(self.tracer.concrete(self, "math.ceil()"))
     def __trunc__(self): return math.trunc(self.tracer.concrete(self, "math.trunc()"))
-    def __floordiv__(self, o): return self.tracer.concrete(self, "//") // plain(o)
-    def __rfloordiv__(self, o): return plain(o) // self.tracer.concrete(self, "//")
+    def __floordiv__(self, o): return _whole(self.tracer.concrete(self, "//") // self.tracer.concrete(o, "//"))
+    def __rfloordiv__(self, o): return _whole(self.tracer.concrete(o, "//") // self.tracer.concrete(self, "//"))
     def item(self, *args): return self.tracer.concrete(self, "x.item()").item(*args)
 
     def tolist(self):
@@ -203,6 +203,14 @@ def plain(x: Any) -> Any:
     if isinstance(x, dict) and any(isinstance(v, (Traced, list, tuple)) for v in x.values()):
         return {k: plain(v) for k, v in x.items()}
     return x
+
+
+def _whole(q: Any) -> Any:
+    """A whole number from // as the int Python would give for int operands (range(n), a slice), which the
+    traced values were before they became float leaves; anything else as it is."""
+    if np.ndim(q) == 0 and float(q).is_integer():
+        return int(q)
+    return q
 
 
 def holds_live(x: Any) -> bool:

@@ -121,7 +121,9 @@ def test_writes_a_model_makes():
         c /= c.sum(axis=1, keepdims=True)
         d = np.zeros_like(a) + a
         d[0] = b[1]
-        return weighted(c) + weighted(d)
+        e = np.full(3, a[0, 1])  # a traced fill value is written into the new array
+        e[1:] += b[0, 1:]
+        return weighted(c) + weighted(d) + weighted(e)
     agrees(model, a=[[1.0, 2.0, 3.0], [0.5, 0.2, 0.1]], b=[[0.3, 0.1, 0.7], [0.2, 0.4, 0.6]])
 
 
@@ -220,3 +222,27 @@ def test_refused_cleanly():
         return np.sum(np.concatenate([x, x], out=np.zeros(4)))
     with pytest.raises(ModelError, match=r"np.concatenate\(..., out=\) is not supported"):
         gradviz.trace(out_arg, x=np.array([1.0, 2.0]))
+
+
+def test_hyperparameters_in_disguise_keep_working():
+    """Integer parameters become float leaves; where Python needs an int they give their value."""
+    def forward(x, w, b, stride=2.0, pad=1.0):
+        xp = np.pad(x, pad)
+        h_out = 1 + (len(xp) - len(w)) // stride
+        out = np.zeros(h_out)
+        for i in range(h_out):
+            out[i] = np.sum(xp[i * stride: i * stride + len(w)] * w) + b
+        return np.sum(out ** 2)
+
+    x, w, b = np.array([1.0, 2.0, -1.0, 0.5, 3.0, 1.5]), np.array([1.0, -1.0, 0.5]), 0.5
+    plain = {"stride": 2, "pad": 1}
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace(forward, granularity=granularity, x=x, w=w, b=b, stride=2.0, pad=1.0)
+        np.testing.assert_allclose(graph.output_value, forward(x, w, b, **plain))
+        for name, value in (("x", x), ("w", w)):
+            numeric = [(forward(**{"x": x, "w": w, "b": b, **plain, name: value + h * e})
+                        - forward(**{"x": x, "w": w, "b": b, **plain, name: value - h * e})) / (2 * h)
+                       for h in [1e-6] for e in np.eye(len(value))]
+            np.testing.assert_allclose(graph.grad(name), numeric, rtol=1e-6, atol=1e-8)
+        assert graph.grad("stride") == 0.0 and graph.grad("pad") == 0.0
+        assert any("stride" in w and "plain number" in w for w in graph.warnings())

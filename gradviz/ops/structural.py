@@ -128,7 +128,7 @@ def replay(func: Callable, operand: str) -> Callable:
             if k == operand:
                 template[k] = _slot(v, found)
             else:
-                value = tracer.concrete(v, f"{func.__name__}(..., {k}=)")
+                value = _whole(tracer.concrete(v, f"{func.__name__}(..., {k}=)"))
                 template[k] = lambda arrays, value=value: value
 
         def call(arrays):
@@ -136,6 +136,15 @@ def replay(func: Callable, operand: str) -> Callable:
             return func(*bound.args, **bound.kwargs)
         return call, found, {}
     return spec
+
+
+def _whole(value: Any) -> Any:
+    """A number given as an option (a pad width, a shift) that is whole, as the int it stood for."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and np.all(np.mod(value, 1) == 0):
+        return value.astype(np.int64)
+    return value
 
 
 def _slot(value: Any, found: list) -> Callable:
@@ -436,6 +445,8 @@ def current(x):
 def canvas_result(tracer, raw: Any, operands: list, call: Callable) -> Any:
     """A structural call on plain arrays only: its plain result (a list of them for split), where a view of
     its operand stays a view, as NumPy made it."""
+    if not isinstance(raw, (np.ndarray, list, tuple)):
+        return raw  # one element of a plain array: NumPy's own scalar
     several = isinstance(raw, (list, tuple))
     results = []
     for k, v in enumerate(outputs(raw)):
