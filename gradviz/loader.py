@@ -186,14 +186,18 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
             state.files.add(getattr(sys.modules.get(type(value).__module__), "__file__", None) or "")
             ns = vars(value)
             entries = [(f"{name}.{attr}", ns, attr, v) for attr, v in ns.items()]
-            value = ns
+            # restored after the call: a method may store traced values on its object (self.output = …). A dict
+            # or list is not: it may be anything's (a registry, a cache), and its entries that are leaves
+            # get their own values back anyway
+            state.namespaces.append(ns)
         else:
             return
         seen.add(id(value))
-        state.namespaces.append(value)
         for child, container, key, v in entries:
-            places[child] = (container, key)
-            visit(child, v, depth - 1)
+            if _numeric(v):
+                places[child] = (container, key)
+            else:
+                visit(child, v, depth - 1)
 
     for g, v in list(glob.items()):
         if not g.startswith("__") and g not in leaves and g not in constants:

@@ -257,9 +257,9 @@ class Tracer:
         if store and frame is not None and dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR":
             # NumPy replaces an exception raised here by its own "setting an array element with a sequence":
             # the trace reports this one instead
-            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient; "
-                            "make the array in the traced code with np.zeros/np.zeros_like/np.empty (or "
-                            "np.array([...]) of traced values)")
+            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient: "
+                            "make that array with np.zeros, np.empty or np.full (or their _like forms), or build "
+                            "it from the traced values with np.array([...])")
             raise UnsupportedOperation(self.refusal)
         value = x.value
         if x.ref is not None:
@@ -489,14 +489,14 @@ class State:
     # an object's __dict__, a dict or a list; each place sees the traced leaf during the call, its own value after
     params: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
     objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
-    namespaces: list[Any] = field(default_factory=list)  # objects' __dict__s, dicts, lists: restored after the call
+    namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
     files: set[str] = field(default_factory=set)  # source files of those objects' classes
 
     @contextmanager
     def placed(self, values: dict[str, Any]) -> Iterator[None]:
         """Put each value where the model keeps that leaf, for the duration of a call; afterwards every
         place holds its own value again and the objects' attributes are as they were."""
-        snapshots = [(ns, ns.copy()) for ns in self.namespaces]
+        snapshots = [(ns, dict(ns)) for ns in self.namespaces]
         swapped = []
         try:
             for name, value in values.items():
@@ -508,11 +508,8 @@ class State:
             for ns, key, original in reversed(swapped):
                 ns[key] = original
             for ns, snapshot in snapshots:
-                if isinstance(ns, list):
-                    ns[:] = snapshot
-                else:
-                    ns.clear()
-                    ns.update(snapshot)
+                ns.clear()
+                ns.update(snapshot)
 
 
 def run(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto", state: State | None = None) -> Graph:

@@ -106,3 +106,17 @@ def test_no_leaves_is_the_error_only_when_nothing_takes_part():
     with pytest.raises(ModelError, match=r"_nothing has no parameters and none of the arrays the model keeps "
                                          r"\(net.params\['W1'\], .*\) takes part in its output"):
         gradviz.trace(_nothing)
+
+
+registry: dict = {}
+
+
+def _registers(x):
+    registry["seen"] = True  # the model's own bookkeeping in a dict it does not keep leaves in
+    return np.sum(params["W1"] * x)
+
+
+def test_a_dict_is_searched_for_leaves_but_not_rolled_back():
+    graph = gradviz.trace(_registers, granularity="tensor", x=np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(graph.grad("params['W1']"), [1.0, 2.0, 3.0])
+    assert registry == {"seen": True} and type(params["W1"]) is np.ndarray
