@@ -5,9 +5,10 @@ array Python then writes into with `out[i] = x`, which no protocol lets a traced
 the duration of a trace only, the names a model's module binds to the math module, to NumPy, or to their
 functions (`import math`, `import numpy as np`, `from math import exp`) see stand-ins: the math functions
 route a traced argument to the NumPy function with the same derivative (and answer plain numbers as math
-does), and NumPy's array creation functions answer arrays a traced value can be written into (`Canvas`
-values of the tracer: plain arrays until a traced value is written into them). Everything else of both
-modules is the module's own.
+does); NumPy's array creation functions answer arrays a traced value can be written into (traced values
+with no node, plain arrays until a traced value is written into them: ops/structural.py); np.array and
+np.asarray of traced values record an array of their nodes. Everything else of both modules is the
+module's own.
 """
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
         return x.reshape(())
 
     def one(name: str, ufunc: Callable) -> Callable:
-        plain = getattr(math, name)
+        own = getattr(math, name)
 
         def f(x, /):
-            return ufunc(number(x, name)) if isinstance(x, Traced) else plain(x)
+            return ufunc(number(x, name)) if isinstance(x, Traced) else own(x)
         f.__name__ = name
         return f
 

@@ -114,10 +114,10 @@ COPIES = Structural(copies_only=True)
 
 # -- replaying a NumPy call on other arrays ------------------------------------------------------------
 
-def replay(func: Callable, operand: str) -> Callable:
-    """The spec of a NumPy function whose parameter `operand` holds the array, or a list of arrays
+def replay(func: Callable, operands: tuple[str, ...]) -> Callable:
+    """The spec of a NumPy function whose parameters `operands` hold the arrays, or lists of arrays
     (np.concatenate's), that it moves: call(arrays) is func on the same arguments with the traced values
-    in operand swapped for arrays. A traced value in another argument (a shift, a count) is used as the
+    in them swapped for arrays. A traced value in another argument (a shift, a count) is used as the
     number it holds (tracer.concrete)."""
     sig = inspect.signature(func)
 
@@ -125,7 +125,7 @@ def replay(func: Callable, operand: str) -> Callable:
         found: list = []
         template = {}
         for k, v in args.items():
-            if k == operand:
+            if k in operands:
                 template[k] = _slot(v, found)
             else:
                 value = _whole(tracer.concrete(v, f"{func.__name__}(..., {k}=)"))
@@ -170,17 +170,18 @@ def _holds_traced(value: Any) -> bool:
 def moves(func: Callable, *, name: str | None = None, methods: tuple[str, ...] = (), syntax: tuple[str, ...] = (),
           callables: tuple[Callable, ...] | None = None, kind: Structural = STRUCTURAL, spec: Callable | None = None,
           exclude: tuple[str, ...] = (), method_args: Callable | None = None, note: str = "", family: str = FAMILY,
+          operands: tuple[str, ...] | None = None,
           example: tuple = ((np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -0.6]]),), {})) -> Entry:
     """Register one function that only moves elements. Every argument but out=, and dtype= other than
     float64, goes to NumPy as the model gave it, so none is dropped; `exclude` names more that are refused
-    unless left at their default."""
+    unless left at their default. operands: the parameters holding arrays (default: the first)."""
     name = name or func.__name__
     params = list(inspect.signature(func).parameters)
     refused = {"out", "dtype", "subok", "like", "casting", *exclude}
-    operand = params[0]
-    options = tuple(p for p in params[1:] if p not in refused)
+    operands = operands or (params[0],)
+    options = tuple(p for p in params if p not in refused and p not in operands)
     return register(Entry(name, family, (RULE,), kind, (func,) if callables is None else callables, methods,
-                          syntax, f"{name}({{0}})", (operand,), options, func, spec=spec or replay(func, operand),
+                          syntax, f"{name}({{0}})", operands, options, func, spec=spec or replay(func, operands),
                           method_args=method_args, note=note, examples=(example,)))
 
 
@@ -241,7 +242,7 @@ def _pad_spec(tracer, array, pad_width, mode="constant", **kwargs):
     if not isinstance(mode, str) or mode not in _PAD_MODES:
         raise UnsupportedOperation(f"np.pad(..., mode={mode!r}) is not supported on traced values (it computes "
                                    f"new values); modes that only copy: {', '.join(_PAD_MODES)}")
-    return replay(np.pad, "array")(tracer, array=array, pad_width=pad_width, mode=mode, **kwargs)
+    return replay(np.pad, ("array",))(tracer, array=array, pad_width=pad_width, mode=mode, **kwargs)
 
 
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -300,6 +301,11 @@ moves(np.pad, spec=_pad_spec, note="mode constant (constant_values too), edge, r
 moves(np.diag, example=((_M[0],), {"k": 1}))
 moves(np.triu, example=((np.arange(9.0).reshape(3, 3),), {"k": -1}))
 moves(np.tril, example=((np.arange(9.0).reshape(3, 3),), {}))
+moves(np.rot90, kind=COPIES, example=((_M,), {"k": 3}))
+moves(np.resize, kind=COPIES, example=((_M, (4, 4)), {}))
+moves(np.delete, kind=COPIES, example=((_M, [0, 2]), {"axis": 1}))
+moves(np.append, operands=("arr", "values"), example=((_M, _M[:1]), {"axis": 0}))
+moves(np.insert, operands=("arr", "values"), example=((_M, 1, _M[:, 0]), {"axis": 1}))
 
 
 # -- arrays built from traced values, copies -----------------------------------------------------------
