@@ -371,7 +371,7 @@ class Opaque(Kind):
         # point is a real dependence (a cofactor that happens to vanish); 0 at both is none (another
         # matrix of a stack)
         rng = np.random.default_rng(0)
-        near = tuple(v * (1.0 + 0.1 * rng.uniform(-1.0, 1.0, v.shape)) for v in vals)
+        near = tuple(v + 0.1 * (1.0 + np.abs(v)) * rng.uniform(-1.0, 1.0, v.shape) for v in vals)
         with np.errstate(all="ignore"):
             near_value = np.asarray(entry.forward(*near, **params), dtype=float)
         depends = [(j != 0) | (self._jacobian(entry, i, near, near_value, params) != 0) for i, j in enumerate(jacs)]
