@@ -49,7 +49,8 @@ class Entry:
     zero: bool = False  # the derivative is 0 wherever it exists (sign, floor, round)
     examples: tuple[tuple[tuple, dict], ...] = ()  # (args, kwargs) a test calls it with; traced: float arrays
     custom: bool = False  # made by @custom_op
-    signatures: dict = field(default_factory=dict, repr=False)
+    signatures: dict = field(default_factory=dict, repr=False)  # callable -> NumPy's signature, read once
+    plans: dict = field(default_factory=dict, repr=False)  # callable -> how to bind a call without keywords
 
     def rule(self, arg: int) -> str:
         return self.rules[min(arg, len(self.rules) - 1)]
@@ -67,9 +68,9 @@ class Entry:
         """NumPy's signature of func bound to the call: {parameter: value} for the operands and the options
         (defaults filled in); any other argument given a value that is not its default is refused."""
         if not kwargs:  # the common call, x + y or np.exp(x): positional operands only, bound without inspect
-            plan = self.signatures.get((func, "plan"))
+            plan = self.plans.get(func)
             if plan is None:
-                plan = self.signatures[(func, "plan")] = self._plan(func)
+                plan = self.plans[func] = self._plan(func)
             names, defaults = plan
             if len(names) - len(defaults) <= len(args) <= len(names):
                 return {**defaults, **dict(zip(names, args))}
