@@ -9,6 +9,7 @@ its default, else the call is refused in one line naming it (`np.sum(..., initia
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -56,7 +57,11 @@ class Entry:
         return self.rules[min(arg, len(self.rules) - 1)]
 
     def spellings(self) -> list[str]:
-        return [display_name(f) for f in self.callables] + [f"x.{m}" for m in self.methods] + list(self.syntax)
+        names = []
+        for f in self.callables:
+            names.append(display_name(f))
+            names.extend(f"np.{a}" for a in _aliases().get(id(f), ()) if a != getattr(f, "__name__", a))
+        return names + [f"x.{m}" for m in self.methods] + list(self.syntax)
 
     def signature(self, func: Callable) -> inspect.Signature:
         sig = self.signatures.get(func)
@@ -111,6 +116,16 @@ class Entry:
         defaults = {p.name: _unset(p.default) for p in sig.parameters.values()
                     if (p.name in self.operands or p.name in self.options) and p.default is not p.empty}
         return tuple(names), defaults
+
+
+@functools.cache
+def _aliases() -> dict[int, list[str]]:
+    """Other names NumPy gives the same function (np.abs is np.absolute, np.true_divide is np.divide)."""
+    names: dict[int, list[str]] = {}
+    for name in dir(np):
+        if not name.startswith("_"):
+            names.setdefault(id(getattr(np, name)), []).append(name)
+    return names
 
 
 def _is_default(value: Any, default: Any) -> bool:
