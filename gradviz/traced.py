@@ -162,7 +162,7 @@ NOGRAD_UFUNCS = {
 NOGRAD_FUNCTIONS = {
     np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.zeros_like, np.ones_like,
     np.empty_like, np.allclose, np.isclose, np.array_equal, np.count_nonzero, np.nonzero, np.argwhere,
-    np.flatnonzero, np.all, np.any,
+    np.flatnonzero,
 }
 
 
