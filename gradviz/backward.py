@@ -41,16 +41,17 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     for n in nodes:
         n.grad = None
     nodes[graph.output].grad = seeds.copy()
-    for e in reversed(edges):
-        up = nodes[e.dst].grad
-        if up is None:
-            up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
-        e.upstream = up
-        src = nodes[e.src]
-        if src.kind == "const":
-            continue
-        e.chain = c = _tensor_chain(graph, e, up)
-        src.grad = c if src.grad is None else src.grad + c
+    with np.errstate(all="ignore"):  # a NaN or inf that arises (0 × inf at a pole) is reported by the views
+        for e in reversed(edges):
+            up = nodes[e.dst].grad
+            if up is None:
+                up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
+            e.upstream = up
+            src = nodes[e.src]
+            if src.kind == "const":
+                continue
+            e.chain = c = _tensor_chain(graph, e, up)
+            src.grad = c if src.grad is None else src.grad + c
     for n in nodes:
         if n.grad is None and n.kind != "const":
             n.grad = np.zeros(np.shape(n.value))

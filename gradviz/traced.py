@@ -111,6 +111,9 @@ class Traced:
     def argmax(self, *a, **k): return self.value.argmax(*a, **k)
     def argmin(self, *a, **k): return self.value.argmin(*a, **k)
     def argsort(self, *a, **k): return self.value.argsort(*a, **k)
+    def all(self, *a, **k): return self.value.all(*a, **k)
+    def any(self, *a, **k): return self.value.any(*a, **k)
+    def nonzero(self): return self.value.nonzero()
 
     # -- NumPy protocols ---------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -190,7 +193,7 @@ NOGRAD_UFUNCS = {
 }
 NOGRAD_FUNCTIONS = {
     np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.allclose, np.isclose, np.array_equal,
-    np.count_nonzero, np.nonzero, np.argwhere, np.flatnonzero,
+    np.count_nonzero, np.nonzero, np.argwhere, np.flatnonzero, np.all, np.any,
 }
 
 

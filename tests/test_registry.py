@@ -247,3 +247,17 @@ def test_gradviz_ops_lists_every_family_with_its_rows(capsys):
     assert positions == sorted(positions)  # one table per family, in the registry's order
     for needle in ("np.linalg.det", "det(A)·(A⁻¹)ⱼᵢ", "np.einsum", "x.var", "zero derivative"):
         assert needle in text
+
+
+def test_det_split_into_scalars_is_one_node_whose_edges_carry_the_cofactors():
+    # det [[a, b], [c, d]] = ad − bc: ∂/∂a = d, ∂/∂b = −c, ∂/∂c = −b, ∂/∂d = a (= 0 here, yet d still feeds det)
+    g = gradviz.trace(lambda M: np.linalg.det(M), granularity="scalar", M=np.array([[0.0, 1.0], [2.0, 3.0]]))
+    (det,) = [n for n in g.nodes if n.op == "det"]
+    edges = g.in_edges(det.id)
+    assert [g.label(e.src) for e in edges] == ["M[0,0]", "M[0,1]", "M[1,0]", "M[1,1]"]
+    assert [e.local for e in edges] == pytest.approx([3.0, -2.0, -1.0, 0.0], abs=1e-12)
+    # a stack of matrices: each determinant reads its own matrix only
+    stack = np.array([[[2.0, 0.5], [0.3, 1.5]], [[1.2, -0.4], [0.6, 2.2]]])
+    g = gradviz.trace(lambda S: np.sum(np.linalg.det(S)), granularity="scalar", S=stack)
+    dets = [n for n in g.nodes if n.op == "det"]
+    assert [sorted(g.label(e.src)[:3] for e in g.in_edges(n.id)) for n in dets] == [["S[0"] * 4, ["S[1"] * 4]

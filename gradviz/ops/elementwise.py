@@ -184,6 +184,10 @@ ew(np.clip, ("∂clip(x,lo,hi)/∂x = 1 if lo < x < hi else 0", "∂clip(x,lo,hi
    nondiff=lambda x, lo, hi, out: (x == lo) | (x == hi), label="clip({0})", methods=("clip",),
    forward=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), operands=("a",),
    options=("a_min", "a_max", "min", "max"), spec=_clip_spec, variables=("x", "lo", "hi"), at=(0.5, 0.0, 1.0))
+ew(np.nan_to_num, "1 where x is finite, else 0 (a replaced NaN or inf is a constant)", lambda x, out: np.isfinite(x) * 1.0,
+   forward=lambda x, nan=0.0, posinf=None, neginf=None: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+   options=("nan", "posinf", "neginf"), spec=lambda x, nan=0.0, posinf=None, neginf=None: (
+       [x], {"nan": nan, "posinf": posinf, "neginf": neginf}))
 ew(np.where, ("∂where(c,x,y)/∂c = 0 (the condition is a constant)", "∂where(c,x,y)/∂x = 1 where c else 0",
               "∂where(c,x,y)/∂y = 0 where c else 1"),
    lambda c, x, y, out: (0.0, c * 1.0, 1.0 - c), label="where({0},{1},{2})", spec=_where_spec,

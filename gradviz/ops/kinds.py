@@ -366,15 +366,31 @@ class Opaque(Kind):
         with np.errstate(all="ignore"):
             value = np.asarray(entry.forward(*vals, **params), dtype=float)
         tracer.reserve(value.size, entry.name)
+        jacs = [self._jacobian(entry, i, vals, value, params) for i in range(len(vals))]
+        # an edge wherever the result depends on the input: a partial that is 0 here but not at a nearby
+        # point is a real dependence (a cofactor that happens to vanish); 0 at both is none (another
+        # matrix of a stack)
+        rng = np.random.default_rng(0)
+        near = tuple(v + 0.1 * (1.0 + np.abs(v)) * rng.uniform(-1.0, 1.0, v.shape) for v in vals)
         with np.errstate(all="ignore"):
-            # ∂out/∂x element by element: the JVP along each input element (exact, not differences)
-            jacs = [np.stack([np.ravel(entry.jvp[i](e.reshape(v.shape), vals, value, params)) for e in np.eye(v.size)],
-                             axis=1) for i, v in enumerate(vals)]
-        refs = [np.ravel(np.broadcast_to(x.ref, x.shape)).tolist() for x in xs]
-        counts = [sum(v.size for v in vals)] * value.size
-        srcs = [r for _ in range(value.size) for rs in refs for r in rs]
-        locs = [float(j) for k in range(value.size) for jac in jacs for j in jac[k]]
+            near_value = np.asarray(entry.forward(*near, **params), dtype=float)
+        depends = [(j != 0) | (self._jacobian(entry, i, near, near_value, params) != 0) for i, j in enumerate(jacs)]
+        refs = [np.ravel(np.broadcast_to(x.ref, x.shape)) for x in xs]
+        counts, srcs, locs = [], [], []
+        for k in range(value.size):
+            counts.append(sum(int(d[k].sum()) for d in depends))
+            for r, j, d in zip(refs, jacs, depends):
+                srcs.extend(r[d[k]].tolist())
+                locs.extend(j[k][d[k]].tolist())
         return tracer.wrap(value, tracer.op_nodes_ragged(entry.name, value, counts, srcs, locs))
+
+    @staticmethod
+    def _jacobian(entry, i, vals, value, params) -> np.ndarray:
+        """∂out/∂vals[i] as (out.size, vals[i].size): the JVP along each input element (exact, no differences)."""
+        v = vals[i]
+        with np.errstate(all="ignore"):
+            return np.stack([np.ravel(entry.jvp[i](e.reshape(v.shape), vals, value, params)) for e in np.eye(v.size)],
+                            axis=1)
 
 
 def _entry(name: str) -> "Entry":

@@ -9,6 +9,7 @@ its default, else the call is refused in one line naming it (`np.sum(..., initia
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -49,13 +50,18 @@ class Entry:
     zero: bool = False  # the derivative is 0 wherever it exists (sign, floor, round)
     examples: tuple[tuple[tuple, dict], ...] = ()  # (args, kwargs) a test calls it with; traced: float arrays
     custom: bool = False  # made by @custom_op
-    signatures: dict = field(default_factory=dict, repr=False)
+    signatures: dict = field(default_factory=dict, repr=False)  # callable -> NumPy's signature, read once
+    plans: dict = field(default_factory=dict, repr=False)  # callable -> how to bind a call without keywords
 
     def rule(self, arg: int) -> str:
         return self.rules[min(arg, len(self.rules) - 1)]
 
     def spellings(self) -> list[str]:
-        return [display_name(f) for f in self.callables] + [f"x.{m}" for m in self.methods] + list(self.syntax)
+        names = []
+        for f in self.callables:
+            names.append(display_name(f))
+            names.extend(f"np.{a}" for a in _aliases().get(id(f), ()) if a != getattr(f, "__name__", a))
+        return names + [f"x.{m}" for m in self.methods] + list(self.syntax)
 
     def signature(self, func: Callable) -> inspect.Signature:
         sig = self.signatures.get(func)
@@ -67,9 +73,9 @@ class Entry:
         """NumPy's signature of func bound to the call: {parameter: value} for the operands and the options
         (defaults filled in); any other argument given a value that is not its default is refused."""
         if not kwargs:  # the common call, x + y or np.exp(x): positional operands only, bound without inspect
-            plan = self.signatures.get((func, "plan"))
+            plan = self.plans.get(func)
             if plan is None:
-                plan = self.signatures[(func, "plan")] = self._plan(func)
+                plan = self.plans[func] = self._plan(func)
             names, defaults = plan
             if len(names) - len(defaults) <= len(args) <= len(names):
                 return {**defaults, **dict(zip(names, args))}
@@ -110,6 +116,16 @@ class Entry:
         defaults = {p.name: _unset(p.default) for p in sig.parameters.values()
                     if (p.name in self.operands or p.name in self.options) and p.default is not p.empty}
         return tuple(names), defaults
+
+
+@functools.cache
+def _aliases() -> dict[int, list[str]]:
+    """Other names NumPy gives the same function (np.abs is np.absolute, np.true_divide is np.divide)."""
+    names: dict[int, list[str]] = {}
+    for name in dir(np):
+        if not name.startswith("_"):
+            names.setdefault(id(getattr(np, name)), []).append(name)
+    return names
 
 
 def _is_default(value: Any, default: Any) -> bool:
