@@ -231,8 +231,10 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
 
 
 def _matches(name: str, pattern: str) -> bool:
-    """A --params pattern: the name itself (which may hold brackets, net.params['W1']), or a glob."""
-    return name == pattern or fnmatchcase(name, pattern)
+    """A --params pattern: the name itself, or a glob whose brackets are either literal, as in a name
+    (net.params['W*']), or a set of characters (blocks[[]1].*)."""
+    literal = "".join("[[]" if c == "[" else "[]]" if c == "]" else c for c in pattern)
+    return name == pattern or fnmatchcase(name, literal) or fnmatchcase(name, pattern)
 
 
 def _where(fn: Callable) -> str:

@@ -80,8 +80,8 @@ class Traced:
         if self.ref is None:
             return self.value if dtype is None else self.value.astype(dtype)
         self.tracer.concrete(self, "np.asarray()", store=True)
-        raise UnsupportedOperation("np.array/np.asarray of a traced value outside the model's own code would drop "
-                                   "its gradient; call it in the model, where gradviz sees it")
+        raise UnsupportedOperation("NumPy converted a traced value to a plain array, which would drop its gradient "
+                                   "(a plain array's own method does, as in a.dot(x)); write np.dot(a, x) or a @ x")
 
     def __pos__(self):
         return self

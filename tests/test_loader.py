@@ -62,6 +62,8 @@ def test_params_names_a_place_exactly_or_by_glob():
     assert list(graph.leaves) == ["net.params['W1']"]
     graph = gradviz.trace(_net, granularity="tensor", params=["net.params*"])
     assert list(graph.leaves) == ["net.params['W1']", "net.params['b1']"]
+    graph = gradviz.trace(_net, granularity="tensor", params=["net.params['b*']", "X"])
+    assert list(graph.leaves) == ["net.params['b1']", "X"]
 
 
 def _layers(x):
