@@ -242,7 +242,7 @@ class Graph:
         cuts: dict[str, list[str]] = {}  # a "cut" node is named "float() at model.py:12"
         for n in self.nodes:
             if n.op == "cut":
-                how, _, where = (n.name or "").rpartition(" at ")
+                how, _, where = self.label(n.id).rpartition(" at ")
                 cuts.setdefault(where, []).append(f"{how} of {self.label(self.in_edges(n.id)[0].src)}")
         for where, whats in cuts.items():
             whats = list(dict.fromkeys(whats))

@@ -203,6 +203,7 @@ def test_a_value_taken_as_a_number_stops_the_gradient_with_one_warning_per_line(
         assert "float() of out" in warnings[2]
         cuts = [n for n in graph.nodes if n.op == "cut"]
         assert cuts and all(graph.in_edges(n.id)[0].local == 0.0 for n in cuts)
+        assert gradviz.Graph.from_json(graph.to_json()).warnings() == graph.warnings()  # a saved graph tells too
 
 
 def test_refused_cleanly():
