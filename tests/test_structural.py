@@ -247,3 +247,16 @@ def test_hyperparameters_in_disguise_keep_working():
             np.testing.assert_allclose(graph.grad(name), numeric, rtol=1e-6, atol=1e-8)
         assert graph.grad("stride") == 0.0 and graph.grad("pad") == 0.0
         assert any("stride" in w and "plain number" in w for w in graph.warnings())
+
+
+def test_a_list_written_into_a_slice():
+    def model(a, b):
+        y = np.zeros(3)
+        y[0:2] = [a, b * 2]
+        z = a * np.ones(3)
+        z[1:] = [1.0, b]
+        return np.sum(y * np.array([1.0, 2.0, 3.0])) + np.sum(z)
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace(model, granularity=granularity, a=1.0, b=2.0)
+        # y = [a, 2b, 0], z = [a, 1, b]: out = a + 4b + a + 1 + b = 13; ∂/∂a = 2, ∂/∂b = 5
+        assert (graph.output_value, graph.grad("a"), graph.grad("b")) == (13.0, 2.0, 5.0)

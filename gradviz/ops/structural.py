@@ -349,12 +349,11 @@ register(Entry("astype", WRITES, ("x.astype(float) = x; to an integer type: its 
 
 # -- writes into arrays -------------------------------------------------------------------------------
 
-WRITE = register(Entry("setitem", WRITES, (RULE,), STRUCTURAL, (), (), ("x[i] = v", "x[mask] = 0", "x += y",
-                       "x[:, 1:] *= y"), "{0}[{idx}]=", ("a",), (), None,
-                       note="the new x reads v where it was written and the old x everywhere else"))
-REFRESH = register(Entry("view", WRITES, (RULE,), COPIES, (), (), ("v = x[0]; x[0, 1] = 5; v",), "{0}[…]",
-                         ("a",), (), None, note="a view of an array taken before a write into that array "
-                         "sees the write, as in NumPy"))
+register(Entry("setitem", WRITES, (RULE,), STRUCTURAL, (), (), ("x[i] = v", "x[mask] = 0", "x += y",
+               "x[:, 1:] *= y"), "{0}[{idx}]=", ("a",), (), None,
+               note="the new x reads v where it was written and the old x everywhere else"))
+register(Entry("view", WRITES, (RULE,), COPIES, (), (), ("v = x[0]; x[0, 1] = 5; v",), "{0}[…]", ("a",), (),
+               None, note="a view of an array taken before a write into that array sees the write, as in NumPy"))
 
 
 class Link:
@@ -392,7 +391,7 @@ def write(tracer, target, index, value) -> None:
         return
     positions = (target.link.pos if viewed is not None else np.arange(target.size).reshape(target.shape))[index]
     if isinstance(value, (list, tuple)):
-        value = tracer.call(_entry_of(np.array), np.array, (value,), {})
+        value = tracer.call(_entry("array"), np.array, (value,), {})
     link = _link(root)
     whole = viewed is None and not link.views and positions.shape == target.shape and (
         np.array_equal(positions.ravel(), np.arange(target.size)))
@@ -475,9 +474,9 @@ def _plain(value: Any) -> Any:
     return plain(value)
 
 
-def _entry_of(func: Callable) -> Entry:
-    from .registry import FUNCTIONS
-    return FUNCTIONS[func]
+def _entry(name: str) -> Entry:
+    from .registry import OPS
+    return OPS[name]
 
 
 # -- a value leaving the graph ------------------------------------------------------------------------
