@@ -397,6 +397,12 @@ def write(tracer, target, index, value) -> None:
         np.array_equal(positions.ravel(), np.arange(target.size)))
     if whole and isinstance(value, Traced) and value.ref is not None and np.shape(value) == target.shape:
         new = value  # every element replaced (x += y): x now holds y's nodes, and no node is needed
+    elif tracer.scalar:  # split into scalars a write adds no node: the written elements are the value's nodes
+        old, v = tracer.lift(root), tracer.lift(value)
+        values, refs = np.array(old.value, dtype=float), np.array(np.broadcast_to(old.ref, old.shape))
+        values.reshape(-1)[positions] = np.broadcast_to(v.value, positions.shape)
+        refs.reshape(-1)[positions] = np.broadcast_to(v.ref, positions.shape)
+        new = tracer.wrap(values, refs)
     else:
         operands = [root] + ([value] if isinstance(value, Traced) else [])
         plain = None if isinstance(value, Traced) else np.asarray(_plain(value), dtype=float)
