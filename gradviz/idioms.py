@@ -22,7 +22,7 @@ import numpy as np
 
 def stand_ins(tracer: Any) -> dict[Callable, Callable]:
     """math's functions and NumPy's array creation, as the model sees them during this trace."""
-    from .ops import OPS
+    from .ops import FUNCTIONS, OPS
     from .ops.elementwise import erf
     from .traced import Traced, holds_live, plain
 
@@ -83,8 +83,11 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
         table[func] = made(func)
 
     def array(func: Callable) -> Callable:
-        """np.array([a, b]) calls no protocol a traced value could answer: the stand-in records it."""
+        """np.array([a, b]) calls no protocol a traced value could answer: the stand-in records it. Of one
+        traced array, np.asarray is that array and np.array a copy of it (the same nodes)."""
         def f(*args, **kwargs):
+            if len(args) == 1 and not kwargs and isinstance(args[0], Traced):
+                return args[0] if func is np.asarray else tracer.call(FUNCTIONS[np.copy], np.copy, args, {})
             if holds_live(args[:1]):
                 return tracer.call(OPS[func.__name__], func, args, kwargs)
             return func(*args, **kwargs)

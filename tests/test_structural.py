@@ -161,6 +161,15 @@ def test_arrays_built_from_traced_values():
         return weighted(m @ s) + weighted(np.asarray([a, 2.0]))
     agrees(model, a=1.5, b=-0.5)
 
+    def same_or_copy(x):
+        a = np.asarray(x)  # x itself
+        b = np.array(x)  # a copy: writing into it leaves x as it is
+        b[0] = 0.0
+        return np.sum(a * 2) + np.sum(b) + np.sum(x)
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace(same_or_copy, granularity=granularity, x=np.array([1.0, 2.0]))
+        assert (graph.output_value, graph.grad("x").tolist()) == (11.0, [3.0, 4.0])
+
 
 def test_ndarray_methods():
     def model(x):
