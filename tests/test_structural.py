@@ -269,3 +269,41 @@ def test_a_list_written_into_a_slice():
         graph = gradviz.trace(model, granularity=granularity, a=1.0, b=2.0)
         # y = [a, 2b, 0], z = [a, 1, b]: out = a + 4b + a + 1 + b = 13; ∂/∂a = 2, ∂/∂b = 5
         assert (graph.output_value, graph.grad("a"), graph.grad("b")) == (13.0, 2.0, 5.0)
+
+
+def _through_a_transpose(x):
+    y = x * 1.0
+    y.T[0] = y[:, 1] * 3  # a write into the transpose is a write into y
+    return weighted(y)
+
+
+def _into_a_row_of_a_plain_array(x):
+    h = np.zeros((2, 3))
+    h[0][1] = x[0, 0]  # h[0] is a view of h: the write reaches h
+    h[1] += x[1]
+    return weighted(h)
+
+
+def _rows_in_a_loop(x):
+    y = x.copy()
+    for row in y:
+        row *= 2  # each row is a view: y changes
+    return weighted(y)
+
+
+def _through_a_reshape(x):
+    y = x.copy()
+    a = y.reshape(3, 2)
+    a[0, 0] = 5.0
+    a[2] += y[0, 0]
+    return weighted(y)
+
+
+@pytest.mark.parametrize("model", [_through_a_transpose, _into_a_row_of_a_plain_array, _rows_in_a_loop,
+                                   _through_a_reshape], ids=lambda f: f.__name__)
+def test_writes_through_views_behave_as_in_numpy(model):
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace(model, granularity=granularity, x=x)
+        np.testing.assert_allclose(graph.output_value, model(x.copy()))
+    agrees(model, x=x)
