@@ -12,6 +12,7 @@ module's own.
 """
 from __future__ import annotations
 
+import functools
 import math
 import types
 from contextlib import contextmanager
@@ -96,7 +97,37 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
 
     table[np.array] = array(np.array)
     table[np.asarray] = array(np.asarray)
+
+    def lists(func: Callable) -> Callable:
+        """np.sum([a, b]), np.exp([a, b]): NumPy looks for a traced value only in the argument itself, not
+        inside a list, and would convert the list; the stand-in makes the list an array of their nodes."""
+        def f(*args, **kwargs):
+            if any(isinstance(a, (list, tuple)) and holds_live(a) for a in args):
+                args = tuple(table[np.array](a) if isinstance(a, (list, tuple)) and holds_live(a) else a
+                             for a in args)
+            return func(*args, **kwargs)
+        return _Ufunc(func, f) if isinstance(func, np.ufunc) else functools.wraps(func)(f)
+
+    # the functions that take arrays, not sequences of arrays (np.concatenate's list is looked into)
+    for func, entry in FUNCTIONS.items():
+        if func not in table and getattr(np, getattr(func, "__name__", ""), None) is func and not (
+                entry.kind is not None and entry.kind.name == "structural"):
+            table[func] = lists(func)
     return table
+
+
+class _Ufunc:
+    """A ufunc whose calls go through a stand-in; its methods (np.add.reduce, np.maximum.outer) are its own."""
+
+    def __init__(self, ufunc: np.ufunc, call: Callable) -> None:
+        self._ufunc, self._call = ufunc, call
+        self.__name__ = ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ufunc, name)
 
 
 class _Namespace(types.ModuleType):

@@ -307,3 +307,13 @@ def test_writes_through_views_behave_as_in_numpy(model):
         graph = gradviz.trace(model, granularity=granularity, x=x)
         np.testing.assert_allclose(graph.output_value, model(x.copy()))
     agrees(model, x=x)
+
+
+def test_numpy_functions_of_lists_of_traced_values():
+    def model(a, b):
+        xs = [a, b * 2, a * b]
+        e = np.exp(xs)  # NumPy would convert the list: the list becomes an array of its nodes first
+        return np.sum(xs) + np.mean([a, b]) + np.max([a, b]) + np.add.reduce(e) + np.dot([a, b], [b, 1.0])
+    agrees(model, a=0.5, b=-1.0)
+    graph = gradviz.trace(model, granularity="tensor", a=0.5, b=-1.0)
+    np.testing.assert_allclose(graph.output_value, model(0.5, -1.0))
