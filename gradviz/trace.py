@@ -252,15 +252,10 @@ class Tracer:
             return {k: self.concrete(v, how, integer, store, array) for k, v in x.items()}
         if not isinstance(x, Traced):
             return x
+        if store:
+            self.refuse_store()
         frame = _model_frame()
         where = f"{_display(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else "?"
-        if store and frame is not None and dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR":
-            # NumPy replaces an exception raised here by its own "setting an array element with a sequence":
-            # the trace reports this one instead
-            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient: "
-                            "make that array with np.zeros, np.empty or np.full (or their _like forms), or build "
-                            "it from the traced values with np.array([...])")
-            raise UnsupportedOperation(self.refusal)
         value = x.value
         if x.ref is not None:
             self._record_cut(x, how, where)
@@ -269,6 +264,18 @@ class Tracer:
                 raise TypeError(f"{how} needs an integer, and the traced value is {value}")
             value = value.astype(np.int64)
         return value if array or value.ndim else value.item()
+
+    def refuse_store(self) -> None:
+        """NumPy asks a traced value for a plain number or array: refuse when that is for `a[i] = x` into a
+        plain array (the model's line is storing into a subscript), where the gradient would be lost."""
+        frame = _model_frame()
+        if frame is not None and dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR":
+            # NumPy replaces an exception raised here by its own "setting an array element with a sequence":
+            # the trace reports this one instead
+            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient: "
+                            "make that array with np.zeros, np.empty or np.full (or their _like forms), or build "
+                            "it from the traced values with np.array([...])")
+            raise UnsupportedOperation(self.refusal)
 
     def _record_cut(self, x: Traced, how: str, where: str) -> None:
         key = (tuple(np.ravel(x.ref).tolist()), how, where)

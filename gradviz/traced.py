@@ -79,7 +79,7 @@ class Traced:
     def __array__(self, dtype=None, copy=None):
         if self.ref is None:
             return self.value if dtype is None else self.value.astype(dtype)
-        self.tracer.concrete(self, "np.asarray()", store=True)
+        self.tracer.refuse_store()
         raise UnsupportedOperation("NumPy converted a traced value to a plain array, which would drop its gradient "
                                    "(a plain array's own method does, as in a.dot(x)); write np.dot(a, x) or a @ x")
 
