@@ -25,6 +25,7 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
     """math's functions and NumPy's array creation, as the model sees them during this trace."""
     from .ops import FUNCTIONS, OPS
     from .ops.elementwise import erf
+    from .ops.structural import MATH
     from .traced import Traced, holds_live, plain
 
     def number(x: Any, name: str) -> Any:
@@ -54,11 +55,7 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
         return np.power(number(x, "pow") if isinstance(x, Traced) else float(x),
                         number(y, "pow") if isinstance(y, Traced) else float(y))
 
-    table: dict[Callable, Callable] = {getattr(math, name): one(name, ufunc) for name, ufunc in [
-        ("exp", np.exp), ("log1p", np.log1p), ("sqrt", np.sqrt), ("tanh", np.tanh), ("sin", np.sin),
-        ("cos", np.cos), ("tan", np.tan), ("fabs", np.abs), ("log2", np.log2), ("log10", np.log10),
-        ("expm1", np.expm1), ("sinh", np.sinh), ("cosh", np.cosh), ("atan", np.arctan),
-    ]}
+    table: dict[Callable, Callable] = {getattr(math, name): one(name, ufunc) for name, ufunc in MATH.items()}
     table[math.erf] = one("erf", erf)
     table[math.log] = log
     table[math.pow] = pow_

@@ -480,9 +480,26 @@ def _plain(value: Any) -> Any:
     return plain(value)
 
 
+def _entry_for(func: Callable) -> Entry:
+    from .registry import FUNCTIONS
+    return FUNCTIONS[func]
+
+
 def _entry(name: str) -> Entry:
     from .registry import OPS
     return OPS[name]
+
+
+# -- plain Python's spellings -------------------------------------------------------------------------
+
+# math.f of a traced value is this NumPy function: idioms.py gives the model's math module these stand-ins,
+# and `gradviz ops` lists math.f beside the NumPy spelling (math.erf is an entry of its own)
+MATH = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2, "log10": np.log10,
+        "sqrt": np.sqrt, "pow": np.power, "fabs": np.absolute, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+        "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh}
+for _name, _func in MATH.items():
+    _by = _entry_for(_func)
+    _by.syntax = _by.syntax + (f"math.{_name}",)
 
 
 # -- a value leaving the graph ------------------------------------------------------------------------
