@@ -32,7 +32,7 @@ from .kinds import ELEMENTWISE, Kind
 from .registry import Entry, register
 
 FAMILY, WRITES = "moving elements", "building and writing arrays"
-RULE = "∂y[k]/∂x[j] = 1 if y[k] copies x[j], else 0"
+RULE = "∂out[k]/∂in[j] = 1 if out[k] copies in[j], else 0"
 
 
 class Structural(Kind):
