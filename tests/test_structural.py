@@ -317,3 +317,15 @@ def test_numpy_functions_of_lists_of_traced_values():
     agrees(model, a=0.5, b=-1.0)
     graph = gradviz.trace(model, granularity="tensor", a=0.5, b=-1.0)
     np.testing.assert_allclose(graph.output_value, model(0.5, -1.0))
+
+
+@pytest.mark.parametrize("model", [_through_a_transpose, _into_a_row_of_a_plain_array, _rows_in_a_loop,
+                                   _through_a_reshape], ids=lambda f: f.__name__)
+def test_forward_mode_tangents_through_writes_equal_the_gradient(model):
+    from gradviz.forward import forward_mode, output_tangent
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for granularity in GRANULARITIES:
+        for index in ((0, 0), (1, 2)):
+            graph = gradviz.trace(model, granularity=granularity, x=x)
+            expected = graph.grad("x")[index]
+            assert output_tangent(forward_mode(graph, f"x[{index[0]},{index[1]}]")) == pytest.approx(expected)
