@@ -114,6 +114,7 @@ class Graph:
         return np.asarray(self._gather(self._leaf(leaf), "value"), dtype=float)
 
     def _leaf(self, name: str) -> Any:
+        name = name if name in self.leaves else name.replace('"', "'")  # params["W1"] as Python prints it
         if name not in self.leaves:
             raise KeyError(f"no leaf named {name!r}; leaves: {', '.join(self.leaves)}")
         return self.leaves[name]

@@ -90,6 +90,8 @@ def test_module_level_dicts_nested_to_depth_three_and_no_deeper():
     graph = gradviz.trace(_module_dict, granularity="scalar", x=np.array([1.0, 1.0, 2.0]))
     assert list(graph.leaves) == ["x", "params['W1']", "params['cfg']['scale']"]
     np.testing.assert_allclose(graph.grad("params['W1']"), [2.0, 2.0, 4.0])
+    np.testing.assert_allclose(graph.grad('params["W1"]'), [2.0, 2.0, 4.0])  # either quote
+    assert inputs(graph, 'params["W1"][2]')[0].label == "params['W1'][2]"
     np.testing.assert_allclose(graph.grad("params['cfg']['scale']"), [9.0])
     graph = gradviz.trace(lambda: np.sum(deep["a"]["b"]["c"]["d"]) + X[0, 0], granularity="tensor")
     assert list(graph.leaves) == ["X"]  # four steps down is not looked at: a constant
