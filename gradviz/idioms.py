@@ -21,8 +21,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 
-def stand_ins(tracer: Any) -> dict[Callable, Callable]:
-    """math's functions and NumPy's array creation, as the model sees them during this trace."""
+_tracers: list = []  # the trace now running: the stand-ins are made once and find it here
+
+
+@functools.cache
+def stand_ins() -> dict[Callable, Callable]:
+    """math's functions and NumPy's array creation, as the model sees them during a trace."""
     from .ops import FUNCTIONS, OPS
     from .ops.elementwise import erf
     from .ops.structural import MATH
@@ -69,7 +73,7 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
             out = func(*plain(args), **plain(kwargs))
             if out.dtype.kind != "f":
                 return out
-            made = Traced(tracer, out, None)
+            made = Traced(_tracers[-1], out, None)
             fill = kwargs.get("fill_value", args[fill_at] if fill_at is not None and len(args) > fill_at else None)
             if holds_live(fill):
                 made[...] = fill
@@ -85,9 +89,9 @@ def stand_ins(tracer: Any) -> dict[Callable, Callable]:
         traced array, np.asarray is that array and np.array a copy of it (the same nodes)."""
         def f(*args, **kwargs):
             if len(args) == 1 and not kwargs and isinstance(args[0], Traced):
-                return args[0] if func is np.asarray else tracer.call(FUNCTIONS[np.copy], np.copy, args, {})
+                return args[0] if func is np.asarray else args[0].tracer.call(FUNCTIONS[np.copy], np.copy, args, {})
             if holds_live(args[:1]):
-                return tracer.call(OPS[func.__name__], func, args, kwargs)
+                return _tracers[-1].call(OPS[func.__name__], func, args, kwargs)
             return func(*args, **kwargs)
         f.__name__ = func.__name__
         return f
@@ -139,18 +143,26 @@ class _Namespace(types.ModuleType):
         return getattr(self._module, name)
 
 
-def substitutes(glob: dict, replacements: dict[Callable, Callable]) -> dict[str, Any]:
-    """The names of a module's globals to rebind during the trace: those bound to a replaced function, and
-    those bound to a module (math, numpy) some of whose functions are replaced."""
+@functools.cache
+def _modules() -> dict[types.ModuleType, _Namespace]:
+    """math and numpy as the model sees them: the module with its replaced functions swapped."""
     by_module: dict[types.ModuleType, dict[str, Any]] = {}
-    for original, stand_in in replacements.items():
+    for original, stand_in in stand_ins().items():
         module = _home(original)
         if module is not None:
             by_module.setdefault(module, {})[original.__name__] = stand_in
+    return {module: _Namespace(module, names) for module, names in by_module.items()}
+
+
+def substitutes(glob: dict) -> dict[str, Any]:
+    """The names of a module's globals to rebind during the trace: those bound to a replaced function, and
+    those bound to a module (math, numpy) some of whose functions are replaced."""
+    replacements, modules = stand_ins(), _modules()
     out: dict[str, Any] = {}
     for name, value in glob.items():
-        if isinstance(value, types.ModuleType) and value in by_module:
-            out[name] = _Namespace(value, by_module[value])
+        if isinstance(value, types.ModuleType):
+            if value in modules:
+                out[name] = modules[value]
         elif callable(value) and _hashable(value) and value in replacements:
             out[name] = replacements[value]
     return out
@@ -173,18 +185,20 @@ def _hashable(value: Any) -> bool:
 
 
 @contextmanager
-def rebound(namespaces: list[dict], builtins: dict[str, Any], replacements: dict[Callable, Callable]) -> Iterator[None]:
-    """For the duration of the trace: in each namespace (a module's globals) the builtins named in
+def rebound(namespaces: list[dict], builtins: dict[str, Any], tracer: Any) -> Iterator[None]:
+    """For the duration of tracer's trace: in each namespace (a module's globals) the builtins named in
     `builtins`, and every name bound to a replaced function or to its module, see the stand-ins;
     afterwards each name is bound as before."""
     saved = []
+    _tracers.append(tracer)
     try:
         for glob in namespaces:
-            new = {**builtins, **substitutes(glob, replacements)}
+            new = {**builtins, **substitutes(glob)}
             saved.append((glob, {k: glob[k] for k in new if k in glob}, list(new)))
             glob.update(new)
         yield
     finally:
+        _tracers.pop()
         for glob, old, names in saved:
             for k in names:
                 if k in old:

@@ -594,7 +594,7 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State,
         return None
 
     previous = sys.gettrace()
-    with idioms.rebound(_namespaces(fn, state), BUILTINS, idioms.stand_ins(tracer)):
+    with idioms.rebound(_namespaces(fn, state), BUILTINS, tracer):
         sys.settrace(global_trace)
         try:
             return fn(**args)
@@ -609,6 +609,8 @@ def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State,
 def _namespaces(fn: Callable, state: State) -> list[dict]:
     """The globals of the model's module and of the modules beside it that define its objects' classes."""
     spaces = [fn.__globals__]
+    if not state.files - {fn.__code__.co_filename}:
+        return spaces
     for module in list(sys.modules.values()):
         space = getattr(module, "__dict__", None)
         if getattr(module, "__file__", None) in state.files and space is not fn.__globals__:
