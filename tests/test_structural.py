@@ -329,3 +329,14 @@ def test_forward_mode_tangents_through_writes_equal_the_gradient(model):
             graph = gradviz.trace(model, granularity=granularity, x=x)
             expected = graph.grad("x")[index]
             assert output_tangent(forward_mode(graph, f"x[{index[0]},{index[1]}]")) == pytest.approx(expected)
+
+
+def test_names_imported_from_math_and_numpy(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('"""from-imports."""\nfrom math import exp, log\nimport numpy\nfrom numpy import zeros\n\n\n'
+                    "def forward(a=0.5, b=2.0):\n    out = zeros(2)\n    out[0] = exp(a)\n    out[1] = log(b)\n"
+                    "    return numpy.sum(out * numpy.array([1.0, 3.0]))\n")
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace_file(path, granularity=granularity)
+        np.testing.assert_allclose(graph.output_value, math.exp(0.5) + 3 * math.log(2.0))
+        np.testing.assert_allclose([graph.grad("a"), graph.grad("b")], [math.exp(0.5), 3 / 2.0])
