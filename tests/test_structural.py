@@ -340,3 +340,14 @@ def test_names_imported_from_math_and_numpy(tmp_path):
         graph = gradviz.trace_file(path, granularity=granularity)
         np.testing.assert_allclose(graph.output_value, math.exp(0.5) + 3 * math.log(2.0))
         np.testing.assert_allclose([graph.grad("a"), graph.grad("b")], [math.exp(0.5), 3 / 2.0])
+
+
+def test_reshape_in_fortran_order_is_right_not_refused():
+    x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for granularity in GRANULARITIES:
+        graph = gradviz.trace(lambda x: np.sum(x.reshape(3, 2, order="F") * np.arange(6.0).reshape(3, 2)),
+                              granularity=granularity, x=x)
+        # column by column: [[1, 5], [4, 3], [2, 6]] · [[0, 1], [2, 3], [4, 5]] = 5 + 8 + 9 + 8 + 30 = 60
+        assert graph.output_value == 60.0
+        # each element's gradient is the weight at the place it lands: x[0,1] = 2 lands at [2,0], weight 4
+        assert graph.grad("x").tolist() == [[0.0, 4.0, 3.0], [2.0, 1.0, 5.0]]
