@@ -351,3 +351,13 @@ def test_reshape_in_fortran_order_is_right_not_refused():
         assert graph.output_value == 60.0
         # each element's gradient is the weight at the place it lands: x[0,1] = 2 lands at [2,0], weight 4
         assert graph.grad("x").tolist() == [[0.0, 4.0, 3.0], [2.0, 1.0, 5.0]]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2), min_size=1, max_size=3),
+       st.integers(0, 10**6))
+def test_arrays_built_from_traced_numbers_with_repeats(rows, seed):
+    def model(x):
+        built = np.array([[x[i] * (k + 1) for k, i in enumerate(row)] for row in rows])
+        return weighted(built) + weighted(np.stack([x[row[0]] for row in rows]))
+    agrees(model, x=_array(4, seed))
