@@ -175,7 +175,8 @@ def test_ndarray_methods():
     def model(x):
         return (x.var() + x.std(axis=0).sum() + x.prod() + x.cumsum().sum() + weighted(x.ravel())
                 + weighted(x.flatten()) + weighted(x[None].squeeze()) + weighted(x.copy()) + weighted(x.astype(float))
-                + sum(x.tolist()[0]) + x.T.sum() * (x.ndim + x.size))
+                + sum(x.tolist()[0]) + x.T.sum() * (x.ndim + x.size) + weighted(x.astype(x.dtype))
+                + (x[0, 0] * 2 if x[0, 0].item() > 0 else x[0, 0]))  # .item() for control flow: a cut
     agrees(model, x=[[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])
 
 
