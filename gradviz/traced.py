@@ -71,7 +71,7 @@ class Traced:
     def __trunc__(self): return math.trunc(self.tracer.concrete(self, "math.trunc()"))
     def __floordiv__(self, o): return _whole(self.tracer.concrete(self, "//") // self.tracer.concrete(o, "//"))
     def __rfloordiv__(self, o): return _whole(self.tracer.concrete(o, "//") // self.tracer.concrete(self, "//"))
-    def item(self, *args): return self.tracer.concrete(self, "x.item()").item(*args)
+    def item(self, *args): return self.tracer.concrete(self, "x.item()", array=True).item(*args)
 
     def tolist(self):
         return [x.tolist() for x in self] if self.ndim > 1 else list(self) if self.ndim == 1 else self
