@@ -62,6 +62,7 @@ class _TooLarge(BaseException):
 
 
 _NODE_ID = operator.attrgetter("id")
+_NAMED_ITEMS = 32  # containers up to this size are looked into at every line; a long one would cost a trace dearly
 
 
 class Tracer:
@@ -338,11 +339,18 @@ class Tracer:
 
     # -- names -----------------------------------------------------------------------------------
     def name_locals(self, local_vars: dict) -> None:
-        """Label values by the variable they were first bound to."""
+        """Label values by the variable they were first bound to; a value put in a small dict or list held
+        by a variable (hs[t] = ..., exp_values.append(...)) by that variable and its key: hs[0], exp_values[1]."""
         for var, v in local_vars.items():
-            if type(v) is Traced and not v.named and v.tracer is self and v.ref is not None:
-                v.named = True
-                self._name(v, var)
+            if type(v) is Traced:
+                if not v.named and v.tracer is self and v.ref is not None:
+                    v.named = True
+                    self._name(v, var)
+            elif (type(v) is dict or type(v) is list) and len(v) <= _NAMED_ITEMS:
+                for key, item in (v.items() if type(v) is dict else enumerate(v)):
+                    if type(item) is Traced and not item.named and item.tracer is self and item.ref is not None:
+                        item.named = True
+                        self._name(item, f"{var}[{key!r}]")
 
     def _name(self, v: Traced, var: str) -> None:
         nodes = self.graph.nodes

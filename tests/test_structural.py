@@ -362,3 +362,15 @@ def test_arrays_built_from_traced_numbers_with_repeats(rows, seed):
         built = np.array([[x[i] * (k + 1) for k, i in enumerate(row)] for row in rows])
         return weighted(built) + weighted(np.stack([x[row[0]] for row in rows]))
     agrees(model, x=_array(4, seed))
+
+
+def test_values_put_in_a_dict_or_list_are_named_by_it():
+    def model(x):
+        hs, terms = {}, []
+        for t in range(2):
+            hs[t] = np.tanh(x * (t + 1))
+            terms.append(hs[t] * 2)
+        return sum(terms)
+    graph = gradviz.trace(model, granularity="tensor", x=np.array([0.5, -0.25]))
+    labels = {graph.label(n.id) for n in graph.nodes}
+    assert {"hs[0]", "hs[1]", "terms[0]", "terms[1]"} <= labels
