@@ -52,7 +52,7 @@ class Structural(Kind):
     def move(self, tracer, name: str, call: Callable, operands: list, params: dict | None = None) -> Any:
         """The result of call on the operands' values, recorded: each element a copy of an operand's element
         or a constant the call made. A list when the call returns several arrays."""
-        operands = [current(x) for x in operands]
+        operands = [x if x.link is None else current(x) for x in operands]
         if all(x.ref is None for x in operands):  # only plain arrays moved: a plain result, views stay views
             return canvas_result(tracer, call([x.value for x in operands]), operands, call)
         if self.copies_only and tracer.scalar and len(operands) == 1 and operands[0].ref is not None:
@@ -190,6 +190,8 @@ def moves(func: Callable, *, name: str | None = None, methods: tuple[str, ...] =
 def plain_index(tracer, index: Any) -> Any:
     """An index as NumPy takes it: ranges and lists become arrays; a traced number in it (x[i] with i
     computed) is used as the integer it holds."""
+    if type(index) is int:  # x[i] in a loop, the commonest index of all
+        return index
     items = index if isinstance(index, tuple) else (index,)
     fixed = tuple(_index_item(tracer, i) for i in items)
     return fixed if isinstance(index, tuple) else fixed[0]
