@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import GradvizError
 from .graph import Graph
-from .ops import OPS, unbroadcast
+from .ops import OPS
 
 
 def backward(graph: Graph, seed: Any = None) -> Graph:
@@ -41,16 +41,17 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     for n in nodes:
         n.grad = None
     nodes[graph.output].grad = seeds.copy()
-    for e in reversed(edges):
-        up = nodes[e.dst].grad
-        if up is None:
-            up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
-        e.upstream = up
-        src = nodes[e.src]
-        if src.kind == "const":
-            continue
-        e.chain = c = _tensor_chain(graph, e, up)
-        src.grad = c if src.grad is None else src.grad + c
+    with np.errstate(all="ignore"):  # a NaN or inf that arises (0 × inf at a pole) is reported by the views
+        for e in reversed(edges):
+            up = nodes[e.dst].grad
+            if up is None:
+                up = nodes[e.dst].grad = np.zeros(np.shape(nodes[e.dst].value))
+            e.upstream = up
+            src = nodes[e.src]
+            if src.kind == "const":
+                continue
+            e.chain = c = _tensor_chain(graph, e, up)
+            src.grad = c if src.grad is None else src.grad + c
     for n in nodes:
         if n.grad is None and n.kind != "const":
             n.grad = np.zeros(np.shape(n.value))
@@ -60,13 +61,5 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
 def _tensor_chain(graph: Graph, e: Any, up: np.ndarray) -> np.ndarray:
     """upstream × local for one tensor edge: the vector-Jacobian product, shaped like the input."""
     dst = graph.nodes[e.dst]
-    op = OPS[dst.op]
-    args, params = dst.ctx
-    if op.kind == "elementwise":
-        local = e.local
-        if not any(local.strides) and local.size:  # one number broadcast (x + y: 1): scale, do not multiply arrays
-            local = local.flat[0]
-        return unbroadcast(up * local, np.shape(args[e.arg]))
-    if op.kind == "reduce":
-        return np.broadcast_to(np.reshape(up, params["keep_shape"]), e.local.shape) * e.local
-    return op.vjp[e.arg](up, args, dst.value, params)
+    entry = OPS[dst.op]
+    return entry.kind.chain(entry, e.arg, e.local, up, dst.ctx, dst.value)

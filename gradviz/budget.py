@@ -8,6 +8,7 @@ half of the memory free when the trace starts can hold, at the measured cost of 
 from __future__ import annotations
 
 import os
+from typing import Callable
 from pathlib import Path
 
 from .errors import GradvizError
@@ -92,7 +93,7 @@ class Budget:
             self._free = free_memory()
         return default_max_nodes(self._free)
 
-    def check(self, total: int, adding: int, what: str, scalar: bool) -> None:
+    def check(self, total: int, adding: int, what: str | Callable[[], str], scalar: bool) -> None:
         """Raise OverBudget if a graph of `total` nodes, `adding` of them about to be created by `what`,
         passes the limit."""
         if total <= self._fits:  # first, as it runs for every operation
@@ -103,6 +104,8 @@ class Budget:
         todo = "use --granularity tensor or auto, or a smaller input" if scalar else "use a smaller input"
         nodes = f"{adding:,} node{'s' * (adding != 1)}"
         grows = f"add {nodes} to the {total - adding:,} traced so far" if total > adding else f"make {nodes}"
+        if callable(what):  # the description, written out only for a refusal
+            what = what()
         raise OverBudget(f"{what} would {grows}, about {size_text(total * BYTES_PER_NODE)} of memory"
                          f"{' in all' * (total > adding)}, over {self._limit_text()}",
                          f"{todo} (--max-graph-nodes N sets the limit)")

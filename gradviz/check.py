@@ -97,11 +97,15 @@ def _close(a: float, n: float, rtol: float, atol: float) -> bool:
 def _evaluate(fn: Callable, leaves: dict[str, np.ndarray], state: State, leaf: str, value: np.ndarray) -> float:
     """The sum of fn's output on plain values, with `leaf` set to value wherever the model takes it from
     (a parameter of fn, or the globals and objects holding it); the model's objects are restored after."""
-    args = {**leaves, **state.constants}
+    # every array a copy: a model that writes into its arrays (x[0] = 5, self.W -= …) must not change the next run's
+    args = {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in {**leaves, **state.constants}.items()}
+    kept = {name: np.array(places[0][0][places[0][1]]) for name, places in state.params.items()}
     if leaf in leaves:
         args[leaf] = value
+    else:
+        kept[leaf] = value
     try:
-        with state.placed({leaf: value} if leaf in state.params else {}), np.errstate(all="ignore"):
+        with state.placed(kept), np.errstate(all="ignore"):
             out = fn(**args)
         return float(np.sum(np.asarray(out, dtype=float)))
     except Exception as exc:

@@ -435,15 +435,19 @@ def explain(
 @app.command()
 def ops(
     target: Optional[str] = typer.Argument(None, metavar="[MODEL.py]", help="also list the operations this model defines with @custom_op"),
+    markdown: bool = typer.Option(False, "--markdown", help="print the table as Markdown (docs/numpy-coverage.md)"),
 ) -> None:
     """List every supported operation with its local-partial rule (generated from the table of operations).
 
     Example: gradviz ops samples/neuron.py
     """
-    from .views.ops_table import ops_table
+    from .views.ops_table import ops_markdown, ops_table
     if target is not None:
         from .loader import load_module, split_target
         load_module(split_target(target)[0])
+    if markdown:
+        sys.stdout.write(ops_markdown())
+        return
     Console(highlight=False).print(ops_table())
 
 

@@ -16,14 +16,14 @@ import os
 from typing import Callable, Sequence
 
 from .errors import GradvizError
-from .ops import OPS, Op
-
-BUILTIN_OPS = frozenset(OPS)
+from .ops import OPS, Entry, register
+from .ops.kinds import ELEMENTWISE
 
 
 def is_custom(op: str | None) -> bool:
     """Is this operation one a model defined with @custom_op?"""
-    return op in OPS and op not in BUILTIN_OPS
+    entry = OPS.get(op) if op is not None else None
+    return entry is not None and entry.custom
 
 
 def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callable], Callable]:
@@ -33,10 +33,10 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
           "∂f(x)/∂x = formula", a full equation ("∂f(x)/∂x = …") is kept as written.
     partials: (*inputs, out) -> the local partial for the one input, or a tuple with one per input.
     """
-    def register(fn: Callable) -> Callable:
+    def register_op(fn: Callable) -> Callable:
         name = fn.__name__
         params = tuple(p.name for p in inspect.signature(fn).parameters.values())
-        if name in BUILTIN_OPS:
+        if name in OPS and not OPS[name].custom:
             raise GradvizError(f"custom_op {name}: the name is taken by a built-in operation; rename the function")
         rules = (rule,) if isinstance(rule, str) else tuple(rule)
         if len(rules) != len(params):
@@ -45,8 +45,8 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
         call = f"{name}({','.join(params)})"
         rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params))
 
-        def local(args, out):
-            got = partials(*args, out)
+        def local(*args):
+            got = partials(*args)
             got = got if isinstance(got, tuple) else (got,)
             if len(got) != len(params):
                 raise GradvizError(f"custom_op {name}: partials returned {len(got)} values for {len(params)} inputs")
@@ -54,22 +54,23 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
 
         label = f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(params))) + ")"
         where = os.path.basename(inspect.getsourcefile(fn) or "?")
-        op = Op(name, "elementwise", rules, label, (f"{call}, custom_op in {where}",), fn, partials=local,
-                variables=params)
-        OPS[name] = op
+        entry = register(Entry(name, "your own (@custom_op)", rules, ELEMENTWISE, syntax=(f"{call}, custom_op in {where}",),
+                               label=label, operands=params, forward=fn, partials=local, variables=params,
+                               custom=True))
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            from .trace import Traced
+            from .traced import Traced
             bound = inspect.signature(fn).bind(*args, **kwargs)
             bound.apply_defaults()
             values = tuple(bound.arguments[p] for p in params)
             traced = next((v for v in values if isinstance(v, Traced)), None)
             if traced is None:
                 return fn(*values)
-            # the row is looked up by name: a later @custom_op of the same name (another model loaded in this
+            # the graph's nodes name their op: a later @custom_op of the same name (another model loaded in this
             # process, a notebook cell run again) must not answer for this one
-            OPS[name] = op
-            return traced.tracer.apply(name, values)
+            if OPS.get(name) is not entry:
+                register(entry)
+            return traced.tracer.call(entry, fn, values, {}, name)
         return wrapper
-    return register
+    return register_op

@@ -51,14 +51,8 @@ def forward_mode(graph: Graph, wrt: str) -> Graph:
 def _tensor_tangent(graph: Graph, e, t: np.ndarray) -> np.ndarray:
     """local × tangent of the input for one tensor edge: the Jacobian-vector product, shaped like the result."""
     dst = graph.nodes[e.dst]
-    op = OPS[dst.op]
-    args, params = dst.ctx
-    if op.kind == "elementwise":
-        return np.broadcast_to(e.local * t, np.shape(dst.value))
-    if op.kind == "reduce":
-        axes = tuple(i for i, k in enumerate(params["keep_shape"]) if k == 1)
-        return np.sum(e.local * t, axis=axes).reshape(np.shape(dst.value))
-    return op.jvp[e.arg](t, args, dst.value, params)
+    entry = OPS[dst.op]
+    return entry.kind.tangent(entry, e.arg, e.local, t, dst.ctx, dst.value)
 
 
 def output_tangent(graph: Graph) -> float:

@@ -134,6 +134,7 @@ class Graph:
         return np.asarray(self._gather(self._leaf(leaf), "value"), dtype=float)
 
     def _leaf(self, name: str) -> Any:
+        name = name if name in self.leaves else name.replace('"', "'")  # params["W1"] as Python prints it
         if name not in self.leaves:
             raise KeyError(f"no leaf named {name!r}; leaves: {', '.join(self.leaves)}")
         return self.leaves[name]
@@ -196,7 +197,7 @@ class Graph:
             if self.nodes[e.src].name is None and self.nodes[e.src].kind == "op" and any(c in part for c in "+-*/@ "):
                 part = f"({part})"
             parts.append(part)
-        if op.kind == "reduce" and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
+        if op.kind.nary and len(parts) > 1:  # an n-ary node: the inputs joined by the operation
             run = _slice(parts)
             if run is not None:  # max(x[0,0],x[0,1],x[0,2]) is max(x[0,0:3])
                 text = f"{op.name}({run})"
@@ -347,6 +348,16 @@ class Graph:
         why = self.no_leaf_reason()
         if why:
             out.append(why)
+        cuts: dict[str, list[str]] = {}  # a "cut" node is named "float() at model.py:12"
+        for n in self.nodes:
+            if n.op == "cut":
+                how, _, where = self.label(n.id).rpartition(" at ")
+                cuts.setdefault(where, []).append(f"{how} of {self.label(self.in_edges(n.id)[0].src)}")
+        for where, whats in cuts.items():
+            whats = list(dict.fromkeys(whats))
+            more = f" (and {len(whats) - 2} more)" if len(whats) > 2 else ""
+            out.append(f"{where}: {', '.join(whats[:2])}{more}: used as a plain number, so no gradient flows "
+                       f"back through it (the figure marks the cut)")
         return out
 
     def nondiff_rules(self) -> dict[str, list[str]]:
@@ -935,7 +946,7 @@ def _leaves(graph: Graph) -> dict[str, Any]:
     for n in graph.nodes:
         if n.kind != "leaf":
             continue
-        base, bracket, rest = n.name.partition("[")
+        base, bracket, rest = n.name.rpartition("[")  # net.params['W1'][1,0]: the last bracket is the index
         idx = tuple(int(p) for p in rest[:-1].split(",")) if bracket and _is_index(rest) else None
         if idx is None:
             leaves.setdefault(n.name, n.id)

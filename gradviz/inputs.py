@@ -31,7 +31,7 @@ def inputs(graph: Graph, text: str) -> list[Input]:
     """The input numbers `text` names: one for `b` or `w[0]`, every element for an array leaf `w`.
     Leaf names may hold dots and brackets themselves (`dense1.weights`, `layers[0].weights`): the longest
     leaf name that starts the text is the leaf, and what follows it in brackets is the element."""
-    text = text.strip()
+    text = text.strip().replace('"', "'")  # a key written params["W1"] names the leaf params['W1']
     for leaf in sorted(graph.leaves, key=len, reverse=True):
         if text == leaf:
             return [Input(leaf, idx) for idx in np.ndindex(graph.leaf_value(leaf).shape)]

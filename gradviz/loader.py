@@ -14,7 +14,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .errors import ModelError
-from .trace import State, where, _describe, _message
+from .trace import State, where, _describe, _display, _message
+
+MAX_DEPTH = 3  # steps from a global to a parameter: model.layers[1].W is three
 
 
 @dataclass
@@ -117,8 +119,6 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     params = [p for p in inspect.signature(fn).parameters.values()
               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     where_ = f"{path}: " if path else ""
-    if not params:
-        raise ModelError(f"{where_}{fn.__name__} has no named parameters; its parameters are the graph's leaves")
     names = [p.name for p in params]
     unknown = [k for k in overrides if k not in names]
     if unknown:
@@ -186,45 +186,66 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
                params: list[str] | None = None, consts: list[str] | tuple[str, ...] = ()) -> State:
     """Find the parameters the model keeps outside fn's signature, named by where they live.
 
-    Float arrays in module globals and on the model's objects (instances of classes defined in the model
-    file or beside it, bound to globals, held in global lists, or one attribute down) are candidates:
-    `dense1.weights`. The tracer makes each a leaf and drops those that take no part in the output.
-    params (names or globs) picks among every numeric value in those places instead, so it can narrow the
-    set or widen it to numbers and integer arrays; consts pins names (found ones or fn's parameters)
+    Float arrays in module globals, on the model's objects (instances of classes defined in the model
+    file or beside it) and in dicts and lists, up to MAX_DEPTH steps from a global, are candidates:
+    `dense1.weights`, `net.params['W1']`, `model.layers[1].W`, `params['b2']`. A list of objects (a list of
+    layers) costs no step. The tracer makes each a leaf and drops those that take no part in the output.
+    params (exact names or globs) picks among every numeric value in those places instead, so it can narrow
+    the set or widen it to numbers and integer arrays; consts pins names (found ones or fn's parameters)
     as constants: it moves them from leaves to constants.
     """
     glob = fn.__globals__
     state = State(constants=constants)
-    places: dict[str, tuple[dict, str]] = {}
+    places: dict[str, tuple[Any, Any]] = {}
+    seen: set[int] = set()
 
     def visit(name: str, value: Any, depth: int) -> None:
-        if isinstance(value, (list, tuple)):
-            if value and _own_object(value[0], fn):  # a list of layers, not a long list of data to walk
-                for i, item in enumerate(value):
-                    visit(f"{name}[{i}]", item, depth)
+        if id(value) in seen:
             return
-        if id(value) in state.objects or not _own_object(value, fn):
+        if isinstance(value, list) and value and _own_object(value[0], fn):
+            seen.add(id(value))  # a list of layers: each is named by its index, and costs no step
+            for i, item in enumerate(value):
+                visit(f"{name}[{i}]", item, depth)
             return
-        state.objects[id(value)] = name
-        state.files.add(getattr(sys.modules.get(type(value).__module__), "__file__", None) or "")
-        ns = vars(value)
-        state.namespaces.append(ns)
-        for attr, v in ns.items():
-            places[f"{name}.{attr}"] = (ns, attr)
-            if depth:
-                visit(f"{name}.{attr}", v, depth - 1)
+        if depth == 0:
+            return
+        if isinstance(value, dict):
+            items = [(k, v) for k, v in value.items() if isinstance(k, (str, int))]
+            entries = [(f"{name}[{k!r}]", value, k, v) for k, v in items]
+        elif isinstance(value, list):
+            if not all(isinstance(v, (np.ndarray, dict, list)) for v in value):
+                return  # a list of numbers is data, not a container of parameters
+            entries = [(f"{name}[{i}]", value, i, v) for i, v in enumerate(value)]
+        elif _own_object(value, fn):
+            seen.add(id(value))
+            state.objects[id(value)] = name
+            state.files.add(getattr(sys.modules.get(type(value).__module__), "__file__", None) or "")
+            ns = vars(value)
+            entries = [(f"{name}.{attr}", ns, attr, v) for attr, v in ns.items()]
+            # restored after the call: a method may store traced values on its object (self.output = …). A dict
+            # or list is not: it may be anything's (a registry, a cache), and its entries that are leaves
+            # get their own values back anyway
+            state.namespaces.append(ns)
+        else:
+            return
+        seen.add(id(value))
+        for child, container, key, v in entries:
+            if _numeric(v):
+                places[child] = (container, key)
+            else:
+                visit(child, v, depth - 1)
 
     for g, v in list(glob.items()):
         if not g.startswith("__") and g not in leaves and g not in constants:
             places[g] = (glob, g)
-            visit(g, v, 1)
+            visit(g, v, MAX_DEPTH)
 
     pool = {n: p for n, p in places.items() if (_numeric(p[0][p[1]]) if params else _float_array(p[0][p[1]]))}
     for pattern in params or ():
-        if not any(fnmatchcase(n, pattern) for n in pool):
+        if not any(_matches(n, pattern) for n in pool):
             raise ModelError(f"--params {pattern}: matches nothing the model keeps; it keeps: "
                              f"{', '.join(pool) or 'no numbers or arrays'}")
-    chosen = [n for n in pool if not params or any(fnmatchcase(n, pattern) for pattern in params)]
+    chosen = [n for n in pool if not params or any(_matches(n, pattern) for pattern in params)]
     for name in consts:
         if name in leaves:
             constants[name] = leaves.pop(name)
@@ -239,7 +260,21 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
         # an array held in two places (tied weights) is one leaf, named by the first place
         owner = by_array.setdefault(id(value), name) if isinstance(value, np.ndarray) else name
         state.params.setdefault(owner, []).append((ns, key))
+    if not leaves and not state.params:
+        raise ModelError(f"{_where(fn)}{fn.__name__} has no parameters and the model keeps no float arrays: "
+                         f"there is nothing to differentiate with respect to")
     return state
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """A --params pattern: the name itself, or a glob whose brackets are either literal, as in a name
+    (net.params['W*']), or a set of characters (blocks[[]1].*)."""
+    literal = "".join("[[]" if c == "[" else "[]]" if c == "]" else c for c in pattern)
+    return name == pattern or fnmatchcase(name, literal) or fnmatchcase(name, pattern)
+
+
+def _where(fn: Callable) -> str:
+    return f"{_display(fn.__code__.co_filename)}: "
 
 
 def _own_object(value: Any, fn: Callable) -> bool:

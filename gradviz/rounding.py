@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from .graph import Graph
-from .ops import OPS, unbroadcast
+from .ops import OPS
 
 # operations whose VJP and JVP are linear in the gradient and need only the magnitudes of the inputs to
 # bound the terms they add: the same call on magnitudes gives the magnitude of every term summed
-_BILINEAR = {"matmul"}
 
 
 @dataclass
@@ -118,18 +117,25 @@ def _seeds(graph: Graph) -> dict[int, Any]:
 
 def _tensor_chain(graph: Graph, e: Any, up: np.ndarray) -> np.ndarray:
     """The VJP of one tensor edge with every factor taken as its magnitude."""
+    bounded = _bounded(graph, e)
+    if bounded is None:
+        return _carried(e.chain, e.upstream, up)
+    entry, local, ctx, out = bounded
+    return np.abs(entry.kind.chain(entry, e.arg, local, up, ctx, out))
+
+
+def _bounded(graph: Graph, e: Any) -> tuple | None:
+    """The edge's operation with its local partial, inputs and result as magnitudes, when its kind's chain and
+    tangent on magnitudes bound the size of the terms it sums (Kind.bounds); else None."""
     dst = graph.nodes[e.dst]
-    op = OPS.get(dst.op) if dst.op else None
-    src_shape = np.shape(graph.nodes[e.src].value)
-    if op is not None and op.kind == "elementwise" and e.local is not None:
-        return unbroadcast(up * np.abs(e.local), src_shape)
-    if op is not None and dst.ctx is not None:
-        args, params = dst.ctx
-        if op.kind == "reduce" and e.local is not None:
-            return np.broadcast_to(np.reshape(up, params["keep_shape"]), np.shape(e.local)) * np.abs(e.local)
-        if op.kind == "shape" or op.name in _BILINEAR:
-            return np.abs(op.vjp[e.arg](up, tuple(np.abs(a) for a in args), np.abs(dst.value), params))
-    return _carried(e.chain, e.upstream, up)
+    entry = OPS.get(dst.op) if dst.op else None
+    if entry is None or entry.kind is None or not entry.kind.bounds or dst.ctx is None:
+        return None
+    if e.local is None and entry.kind.uses_local:
+        return None
+    args, params = dst.ctx
+    local = None if e.local is None else np.abs(e.local)
+    return entry, local, (tuple(np.abs(a) for a in args), params), np.abs(dst.value)
 
 
 def _carried(result: Any, through: Any, size: Any) -> np.ndarray:
@@ -201,15 +207,8 @@ def _forward(graph: Graph) -> tuple[list[Any], list[Any]]:
 
 def _tensor_tangent(graph: Graph, e: Any, t: np.ndarray) -> np.ndarray | None:
     """The JVP of one tensor edge with every factor taken as its magnitude; None without a rule for it."""
-    dst = graph.nodes[e.dst]
-    op = OPS.get(dst.op) if dst.op else None
-    if op is not None and op.kind == "elementwise" and e.local is not None:
-        return np.broadcast_to(np.abs(e.local) * t, np.shape(dst.value))
-    if op is not None and dst.ctx is not None:
-        args, params = dst.ctx
-        if op.kind == "reduce" and e.local is not None:
-            axes = tuple(i for i, k in enumerate(params["keep_shape"]) if k == 1)
-            return np.sum(np.abs(e.local) * t, axis=axes).reshape(np.shape(dst.value))
-        if op.kind == "shape" or op.name in _BILINEAR:
-            return np.abs(op.jvp[e.arg](t, tuple(np.abs(a) for a in args), np.abs(dst.value), params))
-    return None
+    bounded = _bounded(graph, e)
+    if bounded is None:
+        return None
+    entry, local, ctx, out = bounded
+    return np.abs(entry.kind.tangent(entry, e.arg, local, t, ctx, out))

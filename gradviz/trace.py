@@ -1,9 +1,8 @@
-"""The traced value type and the NumPy dispatch that records every operation into a Graph.
+"""The Tracer, which records every operation on traced values into a Graph, and running a model.
 
-A model's leaves are handed to its function as `Traced` values. NumPy routes its ufuncs and array
-functions to `Traced.__array_ufunc__` / `__array_function__`, Python routes + - * / ** and friends to the
-dunder methods, and each lands in `Tracer.apply`, which looks the operation up in ops.OPS, computes the
-forward value and the local partials, and appends a node and its incoming edges.
+A model's leaves are handed to its function as `Traced` values (traced.py); every NumPy function, method
+and operator on them lands in `Tracer.call` with the registry's entry (ops/), whose kind makes the nodes and
+edges through the Tracer's node-building methods below.
 
 Two granularities share that path:
 - scalar: every array element is its own node; an operation on arrays becomes one scalar node per
@@ -13,6 +12,7 @@ Two granularities share that path:
 from __future__ import annotations
 
 import builtins
+import dis
 import gc
 import math
 import operator
@@ -28,8 +28,11 @@ import numpy as np
 
 from .budget import Budget, GraphTooLarge, OverBudget
 from .errors import GradvizError, ModelError, UnsupportedOperation
+from . import idioms
 from .graph import Edge, Graph, Node
-from .ops import OPS
+from .ops import Entry
+from .ops.structural import CUT, Structural, current
+from .traced import Traced, canvas, holds_live, plain
 
 SCALAR_LIMIT = 300  # "auto" granularity: split into scalars while the graph stays this small
 
@@ -58,131 +61,7 @@ class _TooLarge(BaseException):
 
 
 _NODE_ID = operator.attrgetter("id")
-
-
-def _no_operator(symbol: str) -> Callable:
-    def refuse(self, *args):
-        raise UnsupportedOperation(_unsupported(f"the Python operator {symbol}"))
-    return refuse
-
-
-class Traced:
-    """A value flowing through the model: its NumPy value and where it sits in the graph."""
-
-    __slots__ = ("tracer", "value", "ref", "named")
-    __array_priority__ = 1000.0
-
-    def __init__(self, tracer: "Tracer", value: np.ndarray, ref: Any) -> None:
-        self.tracer = tracer
-        self.value = value
-        self.ref = ref  # tensor: node id; scalar: array of node ids shaped like value
-        self.named = False
-
-    # -- array-like surface ------------------------------------------------------------------
-    shape = property(lambda self: self.value.shape)
-    ndim = property(lambda self: self.value.ndim)
-    size = property(lambda self: self.value.size)
-    dtype = property(lambda self: self.value.dtype)
-    T = property(lambda self: self.tracer.transpose(self, None))
-
-    def __len__(self) -> int:
-        return len(self.value)
-
-    def __iter__(self):
-        return (self[i] for i in range(len(self)))
-
-    def __repr__(self) -> str:
-        return f"Traced({self.value!r})"
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value.item() if self.value.ndim == 0 else self.value, spec)
-
-    def __bool__(self) -> bool:
-        return bool(self.value)
-
-    def __float__(self) -> float:
-        raise UnsupportedOperation("float() of a traced value drops its gradient; keep it as a NumPy value")
-
-    __int__ = __index__ = __float__
-
-    def __array__(self, dtype=None, copy=None):
-        raise UnsupportedOperation("np.array/np.asarray of a traced value is not supported (it would drop its "
-                                   "gradient); build arrays from leaves instead")
-
-    # -- Python operators --------------------------------------------------------------------
-    def __add__(self, o): return self.tracer.apply("add", (self, o))
-    def __radd__(self, o): return self.tracer.apply("add", (o, self))
-    def __sub__(self, o): return self.tracer.apply("sub", (self, o))
-    def __rsub__(self, o): return self.tracer.apply("sub", (o, self))
-    def __mul__(self, o): return self.tracer.apply("mul", (self, o))
-    def __rmul__(self, o): return self.tracer.apply("mul", (o, self))
-    def __truediv__(self, o): return self.tracer.apply("div", (self, o))
-    def __rtruediv__(self, o): return self.tracer.apply("div", (o, self))
-    def __pow__(self, o): return self.tracer.apply("pow", (self, o))
-    def __rpow__(self, o): return self.tracer.apply("pow", (o, self))
-    def __matmul__(self, o): return self.tracer.matmul(self, o)
-    def __rmatmul__(self, o): return self.tracer.matmul(o, self)
-    def __neg__(self): return self.tracer.apply("neg", (self,))
-    def __pos__(self): return self
-    def __abs__(self): return self.tracer.apply("abs", (self,))
-    def __getitem__(self, index): return self.tracer.getitem(self, index)
-
-    def __setitem__(self, index, value):
-        raise UnsupportedOperation("assigning into a traced array (x[i] = ...) is not supported; "
-                                   "build a new array instead, e.g. with np.where or sums of terms")
-
-    # Python operators with no derivative rule: named, instead of Python's "unsupported operand type"
-    __floordiv__ = __rfloordiv__ = _no_operator("//")
-    __mod__ = __rmod__ = _no_operator("%")
-    __divmod__ = __rdivmod__ = _no_operator("divmod()")
-    __lshift__ = __rlshift__ = __rshift__ = __rrshift__ = _no_operator("<< and >>")
-    __and__ = __rand__ = __or__ = __ror__ = __xor__ = __rxor__ = _no_operator("& | ^")
-    __invert__ = _no_operator("~")
-    __round__ = __trunc__ = __floor__ = __ceil__ = _no_operator("round()/math.floor()")
-
-    # comparisons carry no gradient: they answer with plain NumPy values
-    def __lt__(self, o): return self.value < _plain(o)
-    def __le__(self, o): return self.value <= _plain(o)
-    def __gt__(self, o): return self.value > _plain(o)
-    def __ge__(self, o): return self.value >= _plain(o)
-    def __eq__(self, o): return self.value == _plain(o)
-    def __ne__(self, o): return self.value != _plain(o)
-    __hash__ = object.__hash__
-
-    # -- ndarray methods ---------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return self.tracer.reduce("sum", self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return self.tracer.reduce("mean", self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return self.tracer.reduce("max", self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return self.tracer.reduce("min", self, axis, keepdims)
-    def dot(self, o): return self.tracer.matmul(self, o)
-    def clip(self, lo, hi): return self.tracer.apply("clip", (self, lo, hi))
-    def transpose(self, *axes): return self.tracer.transpose(self, _axes(axes))
-    def argmax(self, *a, **k): return self.value.argmax(*a, **k)
-    def argmin(self, *a, **k): return self.value.argmin(*a, **k)
-
-    def reshape(self, *shape, order="C"):
-        return self.tracer.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    # -- NumPy protocols ---------------------------------------------------------------------
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
-            raise UnsupportedOperation(f"np.{ufunc.__name__}(..., out=...) writes in place; assign the result instead")
-        if method == "__call__":
-            if ufunc is np.matmul:
-                return self.tracer.matmul(*inputs)
-            if ufunc in _UFUNC_OPS:
-                return self.tracer.apply(_UFUNC_OPS[ufunc], inputs)
-            if ufunc in _NOGRAD_UFUNCS:
-                return ufunc(*map(_plain, inputs), **kwargs)
-        raise UnsupportedOperation(_unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
-
-    def __array_function__(self, func, types, args, kwargs):
-        handler = _FUNCTIONS.get(func)
-        if handler is not None:
-            return handler(self.tracer, *args, **kwargs)
-        if func in _NOGRAD_FUNCTIONS:
-            return func(*map(_plain, args), **kwargs)
-        raise UnsupportedOperation(_unsupported(_numpy_name(func)))
+_NAMED_ITEMS = 32  # containers up to this size are looked into at every line; a long one would cost a trace dearly
 
 
 class Tracer:
@@ -199,6 +78,9 @@ class Tracer:
         self._calls: list[tuple[Any, Any, int | None]] = []  # (frame, object, cluster to return to)
         self._named: list[Any] = []  # objects made during the trace and named after their class
         self.frames: _Frames | None = None  # the model's frames, read at each operation (set while it runs)
+        self.refusal: str | None = None  # why the trace stopped, where NumPy hides the reason
+        self.cuts: list[int] = []  # the "cut" nodes: where a traced value was taken as a plain number
+        self._cut: dict[tuple, int] = {}  # (node, file:line, how) -> its cut node, so a loop makes one
 
     # -- nodes ---------------------------------------------------------------------------------
     def _add_nodes(self, kind: str, op: str | None, values: np.ndarray, names: list | None = None,
@@ -220,7 +102,7 @@ class Tracer:
         nodes.append(Node(len(nodes), name, kind, op, value, nondiff, len(self.graph.edges), ctx, self.cluster))
         return len(nodes) - 1
 
-    def reserve(self, n: int, what: str) -> None:
+    def reserve(self, n: int, what: str | Callable[[], str]) -> None:
         """Every operation calls this with the number of nodes it is about to create, before it computes or
         allocates anything: an "auto" trace that outgrows SCALAR_LIMIT, or a trace that would pass the
         graph-size budget, stops here rather than after the memory is spent."""
@@ -244,7 +126,11 @@ class Tracer:
         if isinstance(x, Traced):
             if x.tracer is not self:
                 raise UnsupportedOperation("a traced value from another trace was mixed into this one")
-            return x
+            if x.link is not None:
+                current(x)
+            if x.ref is not None:
+                return x
+            x = np.array(x.value, dtype=float)  # a plain array the model made: a constant (a copy: it may change)
         value = _const_value(x)
         n = value.size if self.scalar else 1
         self.reserve(n, "a constant" if n == 1 else f"a constant {value.shape}")
@@ -254,45 +140,40 @@ class Tracer:
             return Traced(self, value, self._add_nodes("const", None, value))
         return Traced(self, value, self._add_node("const", None, value))
 
-    # -- operations ------------------------------------------------------------------------------
-    @_operation
-    def apply(self, name: str, args: tuple) -> Traced:
-        """An elementwise operation (broadcasting its inputs)."""
-        op = OPS[name]
-        xs = [self.lift(a) for a in args]
-        vals = [x.value for x in xs]
-        n = _broadcast_size(vals) if self.scalar else 1
-        # the shapes are written out only for a message that needs them: this runs for every + of two numbers
-        self.reserve(n, name if n == 1 else f"{name} of {' and '.join(str(v.shape) for v in vals)}")
-        with np.errstate(all="ignore"):
-            out = np.asarray(op.forward(*vals), dtype=float)
-            partials = op.partials(vals, out)
-            nondiff = op.nondiff(vals, out) if op.nondiff else None
-        if self.scalar and out.ndim == 0:
-            # scalars in, one scalar out (a loop over Python numbers): skip the array bookkeeping below
-            refs0 = self._ids([int(x.ref) for x in xs])
-            if name == "add":
-                nid = self._sum_node(out.item(), refs0[0], refs0[1])
-            else:
-                nid = self._add_node("op", name, out.item(), nondiff=bool(nondiff))
-                self.graph.edges.extend(map(Edge, refs0, [nid] * len(xs), range(len(xs)), map(float, partials)))
-            return Traced(self, out, np.array(nid))
-        locs = [_shaped(p, out.shape) for p in partials]
-        if not self.scalar:
-            ctx = (tuple(vals), {})
-            nid = self._add_node("op", name, out, nondiff=nondiff is not None and bool(nondiff.any()), ctx=ctx)
-            self.graph.edges.extend(Edge(x.ref, nid, i, loc) for i, (x, loc) in enumerate(zip(xs, locs)))
-            return Traced(self, out, nid)
-        refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
-        locs = [loc.ravel().tolist() for loc in locs]
-        if name == "add":
-            return Traced(self, out, self._scalar_sums(out, refs))
-        ids = self._add_nodes("op", name, out, nondiff=nondiff, arity=len(xs))
-        if len(xs) > 1:  # node by node, its inputs in order
-            refs = [[r for group in zip(*refs) for r in group]]
-            locs = [[v for group in zip(*locs) for v in group]]
-        self._add_edges(ids, len(xs), refs[0], locs[0])
-        return Traced(self, out, ids)
+    def wrap(self, value: np.ndarray, ref: Any) -> Traced:
+        return Traced(self, value, ref)
+
+    def view(self, x: Traced, pick: Callable) -> Traced:
+        """Scalar granularity: rearranged elements are the same nodes, so a view adds none."""
+        return Traced(self, np.asarray(pick(x.value)), np.asarray(pick(x.ref)))
+
+    def op_node(self, op: str, value: Any, srcs: list, locals_: list, nondiff: bool = False, ctx: Any = None) -> int:
+        """One node (a tensor, or one scalar) with an edge from each of srcs, carrying locals_."""
+        nid = self._add_node("op", op, value, nondiff=nondiff, ctx=ctx)
+        if self.scalar:
+            srcs = self._ids(srcs)
+        self.graph.edges.extend(map(Edge, srcs, [nid] * len(srcs), range(len(srcs)), locals_))
+        return nid
+
+    def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list, nondiff: Any = None) -> np.ndarray:
+        """Scalar granularity: one node per element of values, each with `arity` edges; srcs and locs list the
+        edges node by node."""
+        ids = self._add_nodes("op", op, values, nondiff=nondiff, arity=arity)
+        self._add_edges(ids, arity, srcs, locs)
+        return ids
+
+    def op_nodes_ragged(self, op: str, values: np.ndarray, counts: list[int], srcs: list, locs: list) -> np.ndarray:
+        """Scalar granularity: one node per element of values, node k with counts[k] edges."""
+        nodes, edges = self.graph.nodes, self.graph.edges
+        start = len(nodes)
+        first = 0
+        for k, v in enumerate(np.ravel(values).tolist()):
+            nodes.append(Node(start + k, None, "op", op, v, False, len(edges), None, self.cluster))
+            end = first + counts[k]
+            edges.extend(map(Edge, self._ids(srcs[first:end]), [start + k] * counts[k], range(counts[k]),
+                             locs[first:end]))
+            first = end
+        return np.arange(start, len(nodes)).reshape(np.shape(values))
 
     def _add_edges(self, ids: np.ndarray, arity: int, srcs: list, locs: list) -> None:
         """Scalar granularity: `arity` edges into each of the nodes `ids`, just added; srcs and locs list the
@@ -306,6 +187,22 @@ class Tracer:
     def _ids(self, refs: Any) -> list[int]:
         """The nodes' own id objects: edges then share them instead of holding one int object each."""
         return list(map(_NODE_ID, map(self.graph.nodes.__getitem__, refs)))
+
+    # -- operations ------------------------------------------------------------------------------
+    @_operation
+    def call(self, entry: Entry, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> Any:
+        """One call of a NumPy function (or method, or operator) on traced values, bound to NumPy's signature
+        and made into nodes by the entry's kind (a primitive) or its derivation (composed of primitives)."""
+        live = any(type(a) is Traced and a.ref is not None for a in args) or holds_live((args, kwargs))
+        if not live and not isinstance(entry.kind, Structural):
+            return canvas(self, func(*plain(args), **plain(kwargs)))  # plain arrays only (np.zeros… + 1)
+        arguments = entry.bind(func, args, kwargs, what)
+        try:
+            if entry.kind is None:
+                return entry.derive(self, **arguments)
+            return entry.kind.trace(self, entry, arguments)
+        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as exc:
+            raise numpy_error(func, args, kwargs, exc) from None
 
     @_operation
     def sum_scalars(self, acc: Traced, items: list) -> Traced:
@@ -324,14 +221,15 @@ class Tracer:
         nid = self._new_sum(float(value), terms)
         return Traced(self, np.asarray(value, dtype=float), np.array(nid))
 
-    def _scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
+    def scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
         """Scalar x + y, elementwise: one sum node per element of out."""
-        sum_node = self._sum_node
-        ids = [sum_node(v, a, b) for v, a, b in zip(out.ravel().tolist(), refs[0], refs[1])]
+        sum_node = self.sum_node
+        ids = [sum_node(v, ab) for v, ab in zip(out.ravel().tolist(), zip(refs[0], refs[1]))]
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
-    def _sum_node(self, value: float, a: int, b: int) -> int:
+    def sum_node(self, value: float, srcs: Any) -> int:
         """The node for a + b."""
+        a, b = srcs
         return self._new_sum(value, self._terms(a) + self._terms(b))
 
     def _terms(self, ref: int) -> list[int]:
@@ -350,97 +248,52 @@ class Tracer:
         edges.extend(map(Edge, terms, [nid] * len(terms), range(len(terms)), [1.0] * len(terms)))
         return nid
 
-    @_operation
-    def reduce(self, name: str, x: Any, axis: Any = None, keepdims: bool = False) -> Traced:
-        op = OPS[name]
-        x = self.lift(x)
-        xs = x.value
-        axes = tuple(range(xs.ndim)) if axis is None else _normalize_axes(axis, xs.ndim)
-        keep_shape = tuple(1 if i in axes else n for i, n in enumerate(xs.shape))
-        out_shape = keep_shape if keepdims else tuple(n for i, n in enumerate(xs.shape) if i not in axes)
-        n = math.prod(out_shape) if self.scalar else 1
-        self.reserve(n, name if n == 1 else f"{name} of {xs.shape}")
-        if not self.scalar:
-            with np.errstate(all="ignore"):
-                out = np.asarray(op.forward(xs, axis=axes, keepdims=True), dtype=float)
-                local = np.asarray(op.local(xs, out, axes), dtype=float)
-            nondiff = bool(op.nondiff(xs, out, axes).any()) if op.nondiff else False
-            value = out.reshape(out_shape)
-            nid = self._add_node("op", name, value, nondiff=nondiff, ctx=((xs,), {"keep_shape": keep_shape}))
-            self.graph.edges.append(Edge(x.ref, nid, 0, local))
-            return Traced(self, value, nid)
-        # split into scalars: one n-ary node per output element, over the elements folded into it
-        kept = [i for i in range(xs.ndim) if i not in axes]
-        order = kept + list(axes)
-        n = int(np.prod([xs.shape[i] for i in axes], dtype=int))
-        vals = np.transpose(xs, order).reshape(-1, n)
-        refs = np.transpose(np.broadcast_to(x.ref, xs.shape), order).reshape(-1, n)
-        with np.errstate(all="ignore"):
-            out = np.asarray(op.forward(vals, axis=1, keepdims=True), dtype=float)
-            local = np.asarray(op.local(vals, out, 1), dtype=float)
-        nondiff = op.nondiff(vals, out, 1) if op.nondiff else None
-        ids = self._add_nodes("op", name, out[:, 0], nondiff=nondiff, arity=n)
-        self._add_edges(ids, n, refs.ravel().tolist(), local.ravel().tolist())
-        return Traced(self, out.reshape(out_shape), ids.reshape(out_shape))
+    # -- values taken as plain numbers ------------------------------------------------------------
+    def concrete(self, x: Any, how: str, integer: bool = False, store: bool = False, array: bool = False) -> Any:
+        """The plain value of x where Python needs a number (float(x), an index, range(n), a slice): a traced
+        value gives its value, and its gradient stops there. The place is recorded as a "cut" node (one per
+        value and line), which the figure shows and which gives one warning naming the file:line."""
+        if isinstance(x, (list, tuple)):
+            return type(x)(self.concrete(v, how, integer, store, array) for v in x)
+        if isinstance(x, dict):
+            return {k: self.concrete(v, how, integer, store, array) for k, v in x.items()}
+        if not isinstance(x, Traced):
+            return x
+        if store:
+            self.refuse_store()
+        frame = _model_frame()
+        where = f"{_display(frame.f_code.co_filename)}:{frame.f_lineno}" if frame else "?"
+        value = x.value
+        if x.ref is not None:
+            self._record_cut(x, how, where)
+        if integer:
+            if not np.all(np.equal(np.mod(value, 1), 0)):
+                raise TypeError(f"{how} needs an integer, and the traced value is {value}")
+            value = value.astype(np.int64)
+        return value if array or value.ndim else value.item()
 
-    @_operation
-    def matmul(self, a: Any, b: Any) -> Traced:
-        a, b = self.lift(a), self.lift(b)
-        if a.ndim == 0 or b.ndim == 0:
-            return self.apply("mul", (a, b))
-        if not self.scalar:
-            self.reserve(1, "matmul")
-            with np.errstate(all="ignore"):
-                out = np.asarray(np.matmul(a.value, b.value), dtype=float)
-            op = OPS["matmul"]
-            args = (a.value, b.value)
-            nid = self._add_node("op", "matmul", out, ctx=(args, {}))
-            for i, x in enumerate((a, b)):
-                # a scalar result's Jacobian is just its gradient, shaped like the input: show it
-                local = op.vjp[i](np.ones(()), args, out, {}) if out.size == 1 else None
-                self.graph.edges.append(Edge(x.ref, nid, i, local))
-            return Traced(self, out, nid)
-        # split into scalars: products a[..i,k]*b[..k,j], then one n-ary sum over k
-        products, sums = _matmul_nodes(a.shape, b.shape)
-        self.reserve(products + sums,
-                     f"matmul {a.shape} @ {b.shape} split into {products:,} products and {sums:,} sums")
-        a2 = a if a.ndim > 1 else self._view(a, lambda v: v[None, :])
-        b2 = b if b.ndim > 1 else self._view(b, lambda v: v[:, None])
-        products = self.apply("mul", (self._view(a2, lambda v: v[..., :, :, None]),
-                                      self._view(b2, lambda v: v[..., None, :, :])))
-        total = self.reduce("sum", products, axis=-2)
-        if a.ndim == 1:
-            total = self._view(total, lambda v: v[..., 0, :])
-        if b.ndim == 1:
-            total = self._view(total, lambda v: v[..., 0])
-        return total
+    def refuse_store(self) -> None:
+        """NumPy asks a traced value for a plain number or array: refuse when that is for `a[i] = x` into a
+        plain array (the model's line is storing into a subscript), where the gradient would be lost."""
+        frame = _model_frame()
+        if frame is not None and dis.opname[frame.f_code.co_code[frame.f_lasti]] == "STORE_SUBSCR":
+            # NumPy replaces an exception raised here by its own "setting an array element with a sequence":
+            # the trace reports this one instead
+            self.refusal = ("writing a traced value into a plain NumPy array (a[i] = x) would drop its gradient: "
+                            "make that array with np.zeros, np.empty or np.full (or their _like forms), or build "
+                            "it from the traced values with np.array([...])")
+            raise UnsupportedOperation(self.refusal)
 
-    def _view(self, x: Traced, pick: Callable) -> Traced:
-        """Scalar granularity: rearranged elements are the same nodes, so a view adds none."""
-        return Traced(self, np.asarray(pick(x.value)), np.asarray(pick(x.ref)))
-
-    def _structural(self, name: str, x: Any, pick: Callable, params: dict) -> Traced:
-        x = self.lift(x)
-        if self.scalar:
-            return self._view(x, pick)
-        self.reserve(1, name)
-        value = np.asarray(pick(x.value), dtype=float)
-        nid = self._add_node("op", name, value, ctx=((x.value,), params))
-        self.graph.edges.append(Edge(x.ref, nid, 0, None))
-        return Traced(self, value, nid)
-
-    @_operation
-    def getitem(self, x: Any, index: Any) -> Traced:
-        index = _plain_index(index)
-        return self._structural("getitem", x, lambda v: v[index], {"index": index, "idx": _index_label(index)})
-
-    @_operation
-    def reshape(self, x: Any, shape: Any) -> Traced:
-        return self._structural("reshape", x, lambda v: np.reshape(v, shape), {})
-
-    @_operation
-    def transpose(self, x: Any, axes: Any) -> Traced:
-        return self._structural("transpose", x, lambda v: np.transpose(v, axes), {"axes": axes})
+    def _record_cut(self, x: Traced, how: str, where: str) -> None:
+        key = (tuple(np.ravel(x.ref).tolist()), how, where)
+        if key in self._cut:
+            return
+        cut = CUT.kind.apply(self, CUT, [x])
+        label = f"{how} at {where}"
+        for i in np.ravel(cut.ref).tolist():
+            self.graph.nodes[i].name = label
+            self.cuts.append(i)
+        self._cut[key] = cut.ref
 
     # -- clusters: the method calls of objects --------------------------------------------------
     def enter(self, frame: Any, in_model: bool) -> bool:
@@ -486,17 +339,24 @@ class Tracer:
     def _name_attributes(self, obj: Any) -> None:
         """Values a method stored on its object (`self.output = ...`) are named after where they live."""
         for attr, v in getattr(obj, "__dict__", {}).items():
-            if type(v) is Traced and not v.named and v.tracer is self:
+            if type(v) is Traced and not v.named and v.tracer is self and v.ref is not None:
                 v.named = True
                 self._name(v, f"{self.objects[id(obj)]}.{attr}")
 
     # -- names -----------------------------------------------------------------------------------
     def name_locals(self, local_vars: dict) -> None:
-        """Label values by the variable they were first bound to."""
+        """Label values by the variable they were first bound to; a value put in a small dict or list held
+        by a variable (hs[t] = ..., exp_values.append(...)) by that variable and its key: hs[0], exp_values[1]."""
         for var, v in local_vars.items():
-            if type(v) is Traced and not v.named and v.tracer is self:
-                v.named = True
-                self._name(v, var)
+            if type(v) is Traced:
+                if not v.named and v.tracer is self and v.ref is not None:
+                    v.named = True
+                    self._name(v, var)
+            elif (type(v) is dict or type(v) is list) and len(v) <= _NAMED_ITEMS:
+                for key, item in (v.items() if type(v) is dict else enumerate(v)):
+                    if type(item) is Traced and not item.named and item.tracer is self and item.ref is not None:
+                        item.named = True
+                        self._name(item, f"{var}[{key!r}]")
 
     def _name(self, v: Traced, var: str) -> None:
         nodes = self.graph.nodes
@@ -517,7 +377,7 @@ class Tracer:
         out = self.lift(result)
         graph = self.graph
         graph.output = out.ref
-        needed = graph.feeding(graph.output_ids())
+        needed = graph.feeding(graph.output_ids() + self.cuts)  # a cut is kept: the figure shows where it is
         unused = {name for name in optional if not any(needed[i] for i in np.ravel(graph.leaves[name]).tolist())}
         graph.leaves = {k: v for k, v in graph.leaves.items() if k not in unused}
         for ref in graph.leaves.values():
@@ -562,83 +422,7 @@ def _remap(ref: Any, new_id: list) -> Any:
     return new_id[ref]
 
 
-# -- NumPy entry points ----------------------------------------------------------------------------
-
-_UFUNC_OPS = {
-    np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div", np.power: "pow",
-    np.negative: "neg", np.absolute: "abs", np.square: "square", np.sqrt: "sqrt", np.exp: "exp",
-    np.log: "log", np.tanh: "tanh", np.maximum: "maximum", np.minimum: "minimum",
-}
-# Comparisons and the like carry no gradient: they run on the plain values.
-_NOGRAD_UFUNCS = {
-    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-    np.isnan, np.isinf, np.isfinite, np.sign, np.logical_and, np.logical_or, np.logical_not,
-}
-_NOGRAD_FUNCTIONS = {
-    np.argmax, np.argmin, np.argsort, np.shape, np.ndim, np.size, np.zeros_like, np.ones_like,
-    np.empty_like, np.allclose, np.isclose, np.array_equal, np.count_nonzero,
-}
-
-
-def _reduction(name: str) -> Callable:
-    def handler(tracer: Tracer, a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        if out is not None or kwargs.get("where") is not None:
-            raise UnsupportedOperation(f"np.{name}(..., out=/where=) is not supported")
-        return tracer.reduce(name, a, axis, bool(keepdims))
-    return handler
-
-
-def _clip(tracer: Tracer, a, a_min=None, a_max=None, out=None, **kwargs):
-    lo = kwargs.get("min", a_min)
-    hi = kwargs.get("max", a_max)
-    return tracer.apply("clip", (a, -np.inf if lo is None else lo, np.inf if hi is None else hi))
-
-
-_FUNCTIONS: dict[Callable, Callable] = {
-    np.sum: _reduction("sum"), np.mean: _reduction("mean"),
-    np.max: _reduction("max"), np.amax: _reduction("max"),
-    np.min: _reduction("min"), np.amin: _reduction("min"),
-    np.dot: lambda t, a, b, out=None: t.matmul(a, b),
-    np.clip: _clip,
-    np.transpose: lambda t, a, axes=None: t.transpose(a, axes),
-    np.reshape: lambda t, a, shape=None, *args, **kw: t.reshape(a, kw.get("newshape", shape)),
-}
-
-
-def _shaped(local: Any, shape: tuple) -> np.ndarray:
-    """A local partial as a float array of the result's shape (a broadcast view where it is smaller)."""
-    if type(local) is np.ndarray and local.shape == shape and local.dtype == np.float64:
-        return local  # already right: skip np.broadcast_to, whose Python frames the name tracer also pays for
-    return np.broadcast_to(np.asarray(local, dtype=float), shape)
-
-
-def _broadcast_size(values: list) -> int:
-    """Elements of an elementwise operation's result; 0 where the shapes do not broadcast, so that the
-    operation goes on to raise NumPy's own error."""
-    shapes = [v.shape for v in values]
-    if shapes.count(shapes[0]) == len(shapes):  # the common case, without np.broadcast_shapes' 5 µs
-        return math.prod(shapes[0])
-    try:
-        return math.prod(np.broadcast_shapes(*shapes))
-    except ValueError:
-        return 0
-
-
-def _matmul_nodes(a: tuple, b: tuple) -> tuple[int, int]:
-    """(products, sums) of a scalar matmul of these shapes (neither 0-d): a[..i,k]*b[..k,j], one sum per
-    result element; (0, 0) where the shapes do not match, so that NumPy raises its own error."""
-    a2 = a if len(a) > 1 else (1,) + a
-    b2 = b if len(b) > 1 else b + (1,)
-    try:
-        shape = np.broadcast_shapes(a2 + (1,), b2[:-2] + (1,) + b2[-2:])  # (..., i, k, j)
-    except ValueError:
-        return 0, 0
-    return math.prod(shape), math.prod(shape[:-2] + shape[-1:])
-
-
-def _plain(x: Any) -> Any:
-    return x.value if isinstance(x, Traced) else x
-
+# -- values and errors --------------------------------------------------------------------------------------
 
 def _const_value(x: Any) -> np.ndarray:
     try:
@@ -648,13 +432,15 @@ def _const_value(x: Any) -> np.ndarray:
     return value
 
 
-def _plain_index(index: Any) -> Any:
-    """Indices never carry gradient; ranges and lists become arrays so every path indexes alike."""
-    items = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(i, Traced) for i in items):
-        raise UnsupportedOperation("indexing with a traced value is not supported; index with integers")
-    fixed = tuple(np.asarray(i) if isinstance(i, (range, list)) else i for i in items)
-    return fixed if isinstance(index, tuple) else fixed[0]
+_OWN = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(np.__file__))
+
+
+def _model_frame() -> Any:
+    """The innermost frame of the model's code (not gradviz's, not NumPy's) on the stack now."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN):
+        frame = frame.f_back
+    return frame
 
 
 def _index_texts(shape: tuple) -> list[str]:
@@ -669,47 +455,25 @@ def _index_texts(shape: tuple) -> list[str]:
     return [h + t for h in heads for t in tails]
 
 
-def _index_label(index: Any) -> str:
-    items = index if isinstance(index, tuple) else (index,)
-    parts = []
-    for i in items:
-        if isinstance(i, slice):
-            parts.append(":".join("" if v is None else str(v) for v in (i.start, i.stop))
-                         + ("" if i.step is None else f":{i.step}"))
-        elif isinstance(i, (int, np.integer)):
-            parts.append(str(int(i)))
-        else:
-            parts.append("…")
-    return ",".join(parts)
-
-
-def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    for a in axes:
-        if not -ndim <= int(a) < ndim:
-            raise UnsupportedOperation(f"axis {a} is out of bounds for an array of {ndim} dimensions")
-    return tuple(sorted(int(a) % ndim for a in axes))
-
-
-def _axes(axes: tuple) -> Any:
-    if not axes or axes == (None,):
-        return None
-    return tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-
-
-def _numpy_name(func: Callable) -> str:
-    module = getattr(func, "__module__", "numpy") or "numpy"
-    prefix = "np" + module[len("numpy"):] if module.startswith("numpy") else module
-    return f"{prefix}.{getattr(func, '__name__', func)}".replace("np.core.fromnumeric", "np")
-
-
-def _unsupported(what: str) -> str:
-    return f"{what} is not supported on traced values; `gradviz ops` lists the supported operations"
+def numpy_error(func: Callable, args: tuple, kwargs: dict, exc: BaseException) -> BaseException:
+    """The error NumPy itself gives for this call on the model's own values (the shapes the user wrote, not
+    gradviz's internal ones), with a hint where an obvious one exists; `exc` when NumPy has no complaint."""
+    try:
+        with np.errstate(all="ignore"):
+            func(*plain(args), **{k: plain(v) for k, v in kwargs.items()})
+    except Exception as own:  # noqa: BLE001  whatever NumPy raises is what the user should read
+        text = str(own)
+        matrices = all(np.ndim(a) >= 2 for a in plain(args[:2]))
+        if func in (np.dot, np.matmul) and matrices and ("align" in text or "mismatch in its core" in text):
+            text += "; hint: the inner dimensions must agree: a transpose of one operand (x.T) is the usual fix"
+        err = type(own)(text)
+        return err
+    return exc
 
 
 # -- Python built-ins that compare instead of computing --------------------------------------------
 
-def _fold(op: str, builtin: Callable) -> Callable:
+def _fold(op: np.ufunc, builtin: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         items = list(args[0]) if len(args) == 1 and not isinstance(args[0], Traced) else list(args)
         traced = next((x for x in items if isinstance(x, Traced)), None)
@@ -717,7 +481,7 @@ def _fold(op: str, builtin: Callable) -> Callable:
             return builtin(*args, **kwargs)
         acc = items[0]
         for x in items[1:]:
-            acc = traced.tracer.apply(op, (acc, x))
+            acc = op(acc, x)
         return acc
     wrapper.__name__ = builtin.__name__
     return wrapper
@@ -736,7 +500,7 @@ def _traced_sum(iterable, /, start=0):
     return acc
 
 
-BUILTINS = {"max": _fold("maximum", builtins.max), "min": _fold("minimum", builtins.min), "sum": _traced_sum}
+BUILTINS = {"max": _fold(np.maximum, builtins.max), "min": _fold(np.minimum, builtins.min), "sum": _traced_sum}
 
 
 # -- running a model ---------------------------------------------------------------------------------
@@ -746,9 +510,9 @@ class State:
     """What the model keeps outside its function's parameters, as the loader found it."""
 
     constants: dict[str, Any] = field(default_factory=dict)  # parameters passed as they are (class targets)
-    # leaf name -> the places holding that array: (namespace, key), a namespace being a module's globals
-    # or an object's __dict__; each place sees the traced leaf during the call, and its own value after
-    params: dict[str, list[tuple[dict, str]]] = field(default_factory=dict)
+    # leaf name -> the places holding that array: (container, key), a container being a module's globals,
+    # an object's __dict__, a dict or a list; each place sees the traced leaf during the call, its own value after
+    params: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
     objects: dict[int, str] = field(default_factory=dict)  # id(object) -> where it lives, e.g. "dense1"
     namespaces: list[dict] = field(default_factory=list)  # objects' __dict__s, restored after the call
     files: set[str] = field(default_factory=set)  # source files of those objects' classes
@@ -825,7 +589,12 @@ def _trace(fn: Callable, leaves: dict[str, np.ndarray], granularity: str, max_no
         line = returned_at[-1] if returned_at else fn.__code__.co_firstlineno
         raise ModelError(f"{_display(fn.__code__.co_filename)}:{line}: {fn.__name__} returned {_describe(result)}; "
                          f"it must return a number or an array")
-    return tracer.finish(result, tuple(state.params))
+    graph = tracer.finish(result, tuple(state.params))
+    if not graph.leaves:
+        kept = ", ".join(list(state.params)[:3]) + (", …" if len(state.params) > 3 else "")
+        raise ModelError(f"{_display(fn.__code__.co_filename)}:{fn.__code__.co_firstlineno}: {fn.__name__} has no "
+                         f"parameters and none of the arrays the model keeps ({kept}) takes part in its output")
+    return graph
 
 
 class _Frames:
@@ -888,28 +657,33 @@ class _Frames:
 
 
 def _call(fn: Callable, args: dict, tracer: Tracer, filename: str, state: State, returned_at: list[int]) -> Any:
-    glob = fn.__globals__
-    saved = {k: glob[k] for k in BUILTINS if k in glob}
-    glob.update(BUILTINS)
     tracer.frames = frames = _Frames(tracer, filename, state.files, sys._getframe())
-    try:
-        result = fn(**args)
-        outer = frames.stack[0] if frames.stack else None
-        frames.finish()
-        if outer is not None and outer.f_code is fn.__code__:
-            returned_at.append(outer.f_lineno)  # a finished frame's line is the one it returned from
-        return result
-    except (_TooLarge, KeyboardInterrupt):
-        raise
-    except (Exception, SystemExit) as exc:
-        raise ModelError(where(exc, filename) + _message(exc)) from exc
-    finally:
-        tracer.frames = None
-        for k in BUILTINS:
-            if k in saved:
-                glob[k] = saved[k]
-            else:
-                glob.pop(k, None)
+    with idioms.rebound(_namespaces(fn, state), BUILTINS, tracer):
+        try:
+            result = fn(**args)
+            outer = frames.stack[0] if frames.stack else None
+            frames.finish()
+            if outer is not None and outer.f_code is fn.__code__:
+                returned_at.append(outer.f_lineno)  # a finished frame's line is the one it returned from
+            return result
+        except (_TooLarge, KeyboardInterrupt):
+            raise
+        except (Exception, SystemExit) as exc:
+            raise ModelError(where(exc, filename) + (tracer.refusal or _message(exc))) from exc
+        finally:
+            tracer.frames = None
+
+
+def _namespaces(fn: Callable, state: State) -> list[dict]:
+    """The globals of the model's module and of the modules beside it that define its objects' classes."""
+    spaces = [fn.__globals__]
+    if not state.files - {fn.__code__.co_filename}:
+        return spaces
+    for module in list(sys.modules.values()):
+        space = getattr(module, "__dict__", None)
+        if getattr(module, "__file__", None) in state.files and space is not fn.__globals__:
+            spaces.append(space)
+    return spaces
 
 
 def where(exc: BaseException, filename: str) -> str:

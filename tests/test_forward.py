@@ -38,7 +38,7 @@ def test_tensor_tangents_through_matmul_and_indexing():
     # dense_relu: Z = X·W + B, out = Σ ReLU(Z).  ∂Z/∂W[2,1] = X[:, 2] in column 1 = [[0, −1], [0, 2]];
     # the ReLU mask [[1, 1], [0, 1]] keeps both, so ∂out/∂W[2,1] = −1 + 2 = 1
     graph = forward_mode(trace_file(SAMPLES / "dense_relu.py", granularity="tensor"), "weights[2,1]")
-    matmul = next(n for n in graph.nodes if n.op == "matmul")
+    matmul = next(n for n in graph.nodes if n.op == "dot")
     np.testing.assert_array_equal(matmul.tangent, [[0.0, -1.0], [0.0, 2.0]])
     assert output_tangent(graph) == 1.0
     # softmax_cce indexes clipped[range(3), y_true]: the tangent of a picked element moves with it

@@ -82,7 +82,7 @@ def test_layers_are_clusters_named_after_their_objects(spiral):
         by_cluster.setdefault(graph.cluster_of(n.id), []).append(n.op)
     assert [c for c in by_cluster if c] == [("dense1", 0), ("activation1", 0), ("dense2", 0), ("activation2", 0),
                                            ("loss_function", 0)]
-    assert by_cluster[("dense1", 0)] == ["matmul", "add"]
+    assert by_cluster[("dense1", 0)] == ["dot", "add"]
     assert [op for op in by_cluster[("activation1", 0)] if op] == ["maximum"]
     # Loss.calculate calling self.forward stays one cluster: clip, pick, log, negate, then the mean
     assert [op for op in by_cluster[("loss_function", 0)] if op] == ["clip", "getitem", "log", "neg", "mean"]

@@ -107,3 +107,84 @@ def test_sample_says_what_it_teaches_and_has_forward(path):
     assert any(
         isinstance(node, ast.FunctionDef) and node.name == "forward" for node in module.body
     ), f"{path.name} needs a top-level function named forward"
+
+
+# -- the samples of NumPy as written: each against an independent hand-written backward pass ---------------
+
+def _module(name: str):
+    from gradviz.loader import load_module
+    return load_module(SAMPLES / name)
+
+
+def _softmax(z, axis=-1):
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _char_rnn_by_hand(m):
+    """The backward pass of the famous 100-line char-RNN (min-char-rnn.py's lossFun), written out."""
+    hprev = np.full((m.hidden_size, 1), 0.1)
+    xs, hs, ps = {}, {-1: hprev}, {}
+    loss = 0.0
+    for t, (i, j) in enumerate(zip(m.inputs, m.targets)):
+        xs[t] = np.eye(m.vocab_size)[:, [i]]
+        hs[t] = np.tanh(m.Wxh @ xs[t] + m.Whh @ hs[t - 1] + m.bh)
+        ps[t] = _softmax(m.Why @ hs[t] + m.by, axis=0)
+        loss -= np.log(ps[t][j, 0])
+    grads = {k: np.zeros_like(getattr(m, k)) for k in ("Wxh", "Whh", "Why", "bh", "by")}
+    dhnext = np.zeros_like(hprev)
+    for t in reversed(range(len(m.inputs))):
+        dy = ps[t].copy()
+        dy[m.targets[t]] -= 1
+        grads["Why"] += dy @ hs[t].T
+        grads["by"] += dy
+        dhraw = (1 - hs[t] ** 2) * (m.Why.T @ dy + dhnext)
+        grads["bh"] += dhraw
+        grads["Wxh"] += dhraw @ xs[t].T
+        grads["Whh"] += dhraw @ hs[t - 1].T
+        dhnext = m.Whh.T @ dhraw
+    return loss, {**grads, "hprev": dhnext}
+
+
+def _two_layer_net_by_hand(m):
+    """CS231n's two-layer net backward pass, written out."""
+    p, X, y = m.net.params, m.X, m.y
+    n = len(X)
+    h = np.maximum(0, X @ p["W1"] + p["b1"])
+    probs = _softmax(h @ p["W2"] + p["b2"])
+    loss = -np.mean(np.log(probs[np.arange(n), y]))
+    ds = (probs - np.eye(probs.shape[1])[y]) / n
+    dh = (ds @ p["W2"].T) * (h > 0)
+    return loss, {"net.params['W2']": h.T @ ds, "net.params['b2']": ds.sum(0), "net.params['W1']": X.T @ dh,
+                  "net.params['b1']": dh.sum(0), "X": dh @ p["W1"].T}
+
+
+def _batch_norm_by_hand(m):
+    """The batch-norm backward pass in its textbook closed form (Ioffe & Szegedy)."""
+    import inspect
+    defaults = {k: v.default for k, v in inspect.signature(m.forward).parameters.items()}
+    x, gamma, beta = defaults["x"], defaults["gamma"], defaults["beta"]
+    n = len(x)
+    inv = 1 / np.sqrt(x.var(0) + 1e-5)
+    x_hat = (x - x.mean(0)) * inv
+    d_hat = m.R * gamma
+    dx = inv / n * (n * d_hat - d_hat.sum(0) - x_hat * (d_hat * x_hat).sum(0))
+    return np.sum((gamma * x_hat + beta) * m.R), {"x": dx, "gamma": (m.R * x_hat).sum(0), "beta": m.R.sum(0)}
+
+
+def _nnfs_softmax_by_hand(m):
+    p = _softmax(np.array(m.layer_outputs))
+    return -np.log(p[0]), {"layer_outputs": p - np.eye(3)[0]}
+
+
+@pytest.mark.parametrize("granularity", GRANULARITIES)
+@pytest.mark.parametrize("file, by_hand", [("char_rnn.py", _char_rnn_by_hand),
+                                           ("two_layer_net.py", _two_layer_net_by_hand),
+                                           ("batch_norm.py", _batch_norm_by_hand),
+                                           ("nnfs_softmax.py", _nnfs_softmax_by_hand)])
+def test_numpy_as_written_samples_against_a_backward_pass_by_hand(file, by_hand, granularity):
+    loss, grads = by_hand(_module(file))
+    graph = trace_file(str(SAMPLES / file), granularity=granularity)
+    np.testing.assert_allclose(graph.output_value, loss, rtol=1e-10)
+    for leaf, expected in grads.items():
+        np.testing.assert_allclose(graph.grad(leaf), expected, rtol=1e-8, atol=1e-12, err_msg=leaf)

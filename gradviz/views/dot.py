@@ -80,7 +80,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         kind = "output" if node.id in outputs else node.kind
         shape, style, fill, border, peripheries, _ = STYLES[kind]
         attrs = {"shape": shape, "style": style, "fillcolor": fill, "color": border, "peripheries": str(peripheries)}
-        if node.nondiff:
+        if node.nondiff or node.op == "cut":
             attrs.update(color=NONDIFF, penwidth="2")
         if on_path is not None and node.id in path_nodes:
             attrs.update(color=WRT, penwidth="2.5")
@@ -137,6 +137,8 @@ def _node_label(graph: Graph, node_id: int) -> str:
         rows.append(f"grad = {_number(node.grad, m.grad[node_id])}")
     if node.nondiff:
         rows.append(f'<font color="{NONDIFF}">{WARN} not differentiable here</font>')
+    if node.op == "cut":  # the model took this value as a plain number (float(x), an index): a cut
+        rows.append(f'<font color="{NONDIFF}">the gradient stops here</font>')
     return "<br/>".join(rows)
 
 

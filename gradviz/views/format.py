@@ -75,9 +75,6 @@ def printable(text: str) -> str:
     neither break a table row nor send escape sequences to the terminal."""
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
-# The variables each kind of rule is written in (ops.py), in argument order.
-_RULE_VARS = {"elementwise": ("x", "y"), "linalg": ("X", "W")}
-_CLIP_VARS = ("x", "lo", "hi")
 # A letter that belongs to a word (or carries a superscript, as in xʸ) is not a variable on its own.
 _WORD = "A-Za-z0-9_ˣʸᵢ"
 
@@ -98,10 +95,11 @@ def partial(graph: "Graph", edge: "Edge") -> str:
     _, _, rhs = rule.partition(" = ")
     inputs = [printable(graph.label(e.src)) for e in graph.in_edges(edge.dst)]
     src = inputs[edge.arg]
-    if op.kind == "reduce":  # a tensor reduction reads element-wise: xᵢ is one element of the input
+    style = op.kind.rule_style
+    if style == "element":  # a tensor reduction reads element-wise: xᵢ is one element of the input
         rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{grouped(src)}ᵢ")
-    elif op.kind in _RULE_VARS:
-        names = op.variables or (_CLIP_VARS if op.name == "clip" else _RULE_VARS[op.kind])
+    elif style == "variables":
+        names = op.variables
         found = dict(zip(names, inputs))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
