@@ -14,6 +14,7 @@ import gradviz
 from gradviz import GradvizError
 from gradviz.forward import forward_mode, output_tangent
 from gradviz.ops import OPS, REGISTRY
+from gradviz.ops.registry import numpy_signature
 
 ENTRIES = [e for e in REGISTRY if not e.custom and e.callables]
 CASES = [(e, i) for e in ENTRIES for i in range(len(e.examples))]
@@ -94,7 +95,7 @@ SENTINEL = object()
 
 
 def _refusable(entry, func):
-    sig = inspect.signature(func)
+    sig = numpy_signature(func)
     for p in sig.parameters.values():
         if p.name in entry.operands or p.name in entry.options:
             continue
@@ -109,7 +110,7 @@ SIGNATURE_CASES = [(e, f) for e in ENTRIES for f in e.callables if f is not oper
 @pytest.mark.parametrize("entry, func", SIGNATURE_CASES, ids=[f"{e.name}-{getattr(f, '__name__', f)}"
                                                               for e, f in SIGNATURE_CASES])
 def test_keyword_arguments_follow_numpys_signature_and_the_rest_are_refused(entry, func):
-    names = set(inspect.signature(func).parameters)
+    names = set(numpy_signature(func).parameters)
     assert set(entry.operands) | set(entry.options) <= names, (entry.name, func)
     args, kwargs = entry.examples[0]
     f0, leaves, _ = _model(entry, args, kwargs)

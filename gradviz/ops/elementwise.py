@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .kinds import ADDITION, ELEMENTWISE, Kind
-from .registry import FUNCTIONS, Entry, register
+from .registry import FUNCTIONS, Entry, numpy_signature, register
 
 ARITH, EXPLOG, TRIG, HYPER, EXTREMA, STEPS = ("arithmetic", "exponents and logarithms", "trigonometric",
                                              "hyperbolic", "comparison and clipping",
@@ -30,7 +30,7 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     """Register one elementwise operation. `at`: a point inside its domain and away from its kinks,
     one number per input, where the registry's own test compares the partials with finite differences."""
     name = name or func.__name__
-    params = list(inspect.signature(func).parameters.values())
+    params = list(numpy_signature(func).parameters.values())
     operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY) or (params[0].name,)
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
     call = f"{name}({','.join(variables)})"

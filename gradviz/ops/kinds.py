@@ -22,7 +22,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.array_utils import normalize_axis_tuple
+from numpy.lib.array_utils import normalize_axis_tuple  # NumPy 2.0+
 
 if TYPE_CHECKING:
     from .registry import Entry

@@ -22,6 +22,53 @@ if TYPE_CHECKING:
     from .kinds import Kind
 
 
+# NumPy before 2.4 gives no inspect.signature for its ufuncs and C functions: a ufunc's follows from its
+# numbers of inputs and outputs; the C functions gradviz registers are written out, as NumPy 2.4 gives them.
+_C_SIGNATURES = {
+    "concatenate": lambda arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind": None,
+    "where": lambda condition, x=None, y=None, /: None,
+    "flatten": lambda self, /, order="C": None,  # ndarray's methods
+    "astype": lambda self, /, dtype, order="K", casting="unsafe", subok=True, copy=True: None,
+    "dot": lambda a, b, out=None: None,
+    "inner": lambda a, b, /: None,
+    "vdot": lambda a, b, /: None,
+    "reduce": lambda array, /, axis=0, dtype=None, out=None, **kwargs: None,  # a ufunc's methods
+    "accumulate": lambda array, /, axis=0, dtype=None, out=None: None,
+    "outer": lambda A, B, /, **kwargs: None,
+    "array": lambda object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None: None,
+    "asarray": lambda a, dtype=None, order=None, *, device=None, copy=None, like=None: None,
+    "zeros": lambda shape, dtype=None, order="C", *, device=None, like=None: None,
+    "empty": lambda shape, dtype=None, order="C", *, device=None, like=None: None,
+}
+
+
+def numpy_signature(func: Callable) -> inspect.Signature:
+    """NumPy's own signature of func, on every NumPy the project supports."""
+    try:
+        return inspect.signature(func)
+    except ValueError:
+        if isinstance(func, np.ufunc):
+            return _ufunc_signature(func)
+        stand_in = _C_SIGNATURES.get(getattr(func, "__name__", ""))
+        if stand_in is None:
+            raise
+        return inspect.signature(stand_in)
+
+
+def _ufunc_signature(func: np.ufunc) -> inspect.Signature:
+    P = inspect.Parameter
+    names = ["x"] if func.nin == 1 else [f"x{i + 1}" for i in range(func.nin)]
+    params = [P(n, P.POSITIONAL_ONLY) for n in names]
+    params.append(P("out", P.POSITIONAL_OR_KEYWORD, default=None if func.nout == 1 else (None,) * func.nout))
+    if func.signature is None:
+        keywords = {"where": True}
+    else:  # a generalized ufunc (matmul, vecdot): axes instead of where
+        keywords = {"axes": np._NoValue, "axis": np._NoValue, "keepdims": False}
+    keywords.update(casting="same_kind", order="K", dtype=None, subok=True, signature=None)
+    params.extend(P(k, P.KEYWORD_ONLY, default=v) for k, v in keywords.items())
+    return inspect.Signature(params)
+
+
 @dataclass(eq=False)
 class Entry:
     """One operation: a primitive (a `kind` that builds nodes) or a derived one (`derive` composes primitives)."""
@@ -66,7 +113,7 @@ class Entry:
     def signature(self, func: Callable) -> inspect.Signature:
         sig = self.signatures.get(func)
         if sig is None:
-            sig = self.signatures[func] = inspect.signature(func)
+            sig = self.signatures[func] = numpy_signature(func)
         return sig
 
     def bind(self, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> dict[str, Any]:

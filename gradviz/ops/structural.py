@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import UnsupportedOperation
 from ..index_map import gather, outputs, scatter, sources
 from .kinds import ELEMENTWISE, Kind
-from .registry import Entry, register
+from .registry import Entry, numpy_signature, register
 
 FAMILY, WRITES = "moving elements", "building and writing arrays"
 RULE = "∂out[k]/∂in[j] = 1 if out[k] copies in[j], else 0"
@@ -120,7 +120,7 @@ def replay(func: Callable, operands: tuple[str, ...]) -> Callable:
     (np.concatenate's), that it moves: call(arrays) is func on the same arguments with the traced values
     in them swapped for arrays. A traced value in another argument (a shift, a count) is used as the
     number it holds (tracer.concrete)."""
-    sig = inspect.signature(func)
+    sig = numpy_signature(func)
 
     def spec(tracer, **args):
         found: list = []
@@ -177,7 +177,7 @@ def moves(func: Callable, *, name: str | None = None, methods: tuple[str, ...] =
     float64, goes to NumPy as the model gave it, so none is dropped; `exclude` names more that are refused
     unless left at their default. operands: the parameters holding arrays (default: the first)."""
     name = name or func.__name__
-    params = list(inspect.signature(func).parameters)
+    params = list(numpy_signature(func).parameters)
     refused = {"out", "dtype", "subok", "like", "casting", *exclude}
     operands = operands or (params[0],)
     options = tuple(p for p in params if p not in refused and p not in operands)
