@@ -7,7 +7,7 @@ that only enters edges leading to x: listing the first k paths costs k × depth,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +21,7 @@ from .inputs import Input
 class Path:
     nodes: list[int]  # from an output node down to the input
     locals: list[float]  # local partial of each edge, ∂nodes[i]/∂nodes[i+1]
+    edges: list[Edge] = field(default_factory=list)  # the edges taken (x*x has two from x to the product)
 
     @property
     def product(self) -> float:
@@ -77,7 +78,7 @@ def _walk(graph: Graph, outputs: list[int], leaf: int, counts: list[int]) -> Ite
                 continue
             trail.append(edge)
             if edge.src == leaf:
-                yield Path([out] + [e.src for e in trail], [float(e.local) for e in trail])
+                yield Path([out] + [e.src for e in trail], [float(e.local) for e in trail], list(trail))
                 trail.pop()
             else:
                 stack.append((edge.src, _leading(graph, edge.src, counts)))

@@ -10,6 +10,7 @@ import pytest
 from gradviz import trace_file
 from gradviz.inputs import inputs
 from gradviz.paths import explain
+from gradviz.views.explain import explain_text
 
 from conftest import SAMPLES, run_cli
 
@@ -95,7 +96,12 @@ def test_a_square_is_two_paths(model):
         def forward(x):
             return x * x
     """), "x")
-    assert ex.n_paths == 2 and [p.product for p in ex.paths] == [3.0, 3.0] and ex.total == 6.0
+    paths = list(ex.paths)
+    assert ex.n_paths == 2 and [p.product for p in paths] == [3.0, 3.0] and ex.total == 6.0
+    # each path takes its own edge, so each is written out with its rule (both read "x = 3")
+    assert [p.edges[0].arg for p in paths] == [0, 1]
+    text = str(explain_text(graph, explain(graph, inputs(graph, "x")[0]), 20))
+    assert text.count("∂forward/∂x = x = 3") == 2
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.py")), ids=lambda p: p.name)

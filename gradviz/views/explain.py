@@ -81,18 +81,10 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     return Text("\n".join(lines) + "\n")
 
 
-def _edges(graph: Graph, path: Path) -> list:
-    """The edges a path takes, from the output down (x*x has two edges from x: the one with this local)."""
-    edges = []
-    for dst, src, local in zip(path.nodes, path.nodes[1:], path.locals, strict=False):
-        edges.append(next(e for e in graph.in_edges(dst) if e.src == src and float(e.local) == local))
-    return edges
-
-
 def _rules(graph: Graph, path: Path, explained: set[int], indent: str = "  ") -> list[str]:
     """Each factor of the path beside its rule and number (`∂(x*y)/∂x = y = 3`), once per explanation."""
     lines = []
-    for e in _edges(graph, path):
+    for e in path.edges:
         if id(e) not in explained:
             explained.add(id(e))
             lines.append(indent + fmt.local_line(graph, e))
