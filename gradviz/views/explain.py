@@ -55,7 +55,7 @@ def explain_text(graph: Graph, ex: Explanation, max_paths: int) -> Text:
     if ex.n_paths == 1 and shown:
         p = shown[0]
         if len(p.locals) == 1:  # one factor: its rule is the whole story, ∂(x*y)/∂x = y = 3
-            lines.append(fmt.local_line(graph, _edges(graph, p)[0]))
+            lines.append(fmt.local_line(graph, p.edges[0]))
         else:
             lhs, factors = _lhs(graph, ex, p.nodes[0]), " · ".join(_factors(graph, p)) or "1"
             numbers = "" if len(p.locals) < 2 else f"{_numbers(p)} = "
