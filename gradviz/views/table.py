@@ -101,7 +101,8 @@ def tables(graph: Graph) -> Group:
     why = graph.no_leaf_reason()
     if why:
         parts.append(Text(why, style="yellow"))
-    return Group(*parts)
+    spaced = [part for table in parts[:3] for part in (table, Text(""))] + parts[3:]  # a blank line after each table
+    return Group(*spaced)
 
 
 def print_tables(graph: Graph, console: Console) -> None:
