@@ -106,7 +106,11 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
             return printable(rule)
         whole = rhs.strip() in found
-        rhs = pattern.sub(lambda m: found[m.group(1)] if whole else grouped(found[m.group(1)]), rhs)
+
+        def put(m: re.Match) -> str:  # σ(x) with x = w*x reads σ(w*x), not σ((w*x))
+            bare = whole or (rhs[m.start() - 1:m.start()] == "(" and rhs[m.end():m.end() + 1] == ")")
+            return found[m.group(1)] if bare else grouped(found[m.group(1)])
+        rhs = pattern.sub(put, rhs)
     else:
         return printable(rule)
     return f"∂{grouped(printable(graph.label(edge.dst)))}/∂{grouped(src)} = {rhs}"
