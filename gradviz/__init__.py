@@ -37,6 +37,10 @@ def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto
                consts: tuple[str, ...] = ()) -> Graph:
     """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE
     texts; params and consts as for trace()."""
+    from .torch_trace import uses_torch
+    if uses_torch(Path(path)):
+        from .torch_trace import trace_file as trace_torch_file
+        return trace_torch_file(Path(path), name, granularity, seed_grad, overrides, params, consts)
     model = load(f"{path}:{name}", overrides, params, consts)
     graph = run(model.fn, model.leaves, granularity, model.state)
     graph.source = model.source
