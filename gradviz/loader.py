@@ -64,6 +64,9 @@ def load_module(path: Path) -> types.ModuleType:
         raise ModelError(f"cannot read {path}: {exc.strerror}")
     except UnicodeDecodeError:
         raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)")
+    from .torch_trace import imports_torch, require_torch
+    if imports_torch(source):  # before running it: one line on how to install, not a traceback
+        require_torch(path)
     filename = str(path.resolve())
     try:
         code = compile(source, filename, "exec")

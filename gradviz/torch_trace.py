@@ -33,14 +33,18 @@ from .errors import GradvizError, ModelError, UnsupportedOperation
 from .graph import Edge, Graph, Node
 from .ops import OPS, Op
 
-_IMPORTS_TORCH = re.compile(rb"^[ \t]*(?:import[ \t]+torch\b|from[ \t]+torch\b)", re.M)
+_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+torch\b|from[ \t]+torch\b)", re.M)
 INSTALL = 'pip install "gradviz[torch]"'
+
+
+def imports_torch(source: str) -> bool:
+    return _IMPORTS_TORCH.search(source) is not None
 
 
 def uses_torch(path: Path) -> bool:
     """Does the model file import torch? Read from its text, so that a NumPy model never imports torch."""
     try:
-        return _IMPORTS_TORCH.search(path.read_bytes()) is not None
+        return imports_torch(path.read_bytes().decode("utf-8", errors="replace"))
     except OSError:
         return False
 
@@ -622,8 +626,8 @@ def _locals(graph: Graph, node: Node, fn: Any, wiring: list) -> None:
     else:
         node.ctx = (args, {})
         if _snake(fn.name()) in _TORCH_OPS and _TORCH_OPS[_snake(fn.name())][2] and np.shape(args[0]) == np.shape(out):
-            (local,) = (g for g in fn(_ones_like(out)) if g is not None)
-            wiring[0][0].local = _numpy(local)
+            local = fn(_ones_like(out))  # the node's own derivative formula, on an upstream of ones
+            wiring[0][0].local = _numpy(local[0] if isinstance(local, tuple) else local)
     for e, _ in wiring:
         if nodes[e.src].kind == "const":  # a constant is not differentiated: no local, no chain
             e.local = None

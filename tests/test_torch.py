@@ -1,0 +1,265 @@
+"""The PyTorch front end (gradviz/torch_trace.py): a model that uses torch gives the same Graph the NumPy
+tracer builds, with PyTorch's own gradients on it. Tests that need torch skip without it; the ones about
+a machine without torch hide it instead."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gradviz import trace_file
+from gradviz.errors import GradvizError, ModelError
+from gradviz.graph import Graph
+
+from conftest import ROOT, SAMPLES, run_cli
+
+TORCH_SAMPLES = SAMPLES / "torch"
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                                 reason='PyTorch is not installed (pip install "gradviz[torch]")')
+
+
+def _close(a, b) -> None:
+    if a is None or b is None:
+        assert a is None and b is None
+    else:
+        np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-12, atol=1e-12)
+
+
+# -- without torch ---------------------------------------------------------------------------------------
+
+HIDE_TORCH = "import sys; sys.modules['torch'] = None; from gradviz.cli import main; sys.argv[0] = 'gradviz'; main()"
+
+
+def test_without_torch_a_torch_model_is_one_line_saying_how_to_install():
+    for command in (["trace", "samples/torch/neuron.py"], ["check", "samples/torch/neuron.py"],
+                    ["ops", "samples/torch/neuron.py"]):
+        done = subprocess.run([sys.executable, "-c", HIDE_TORCH, *command], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == ("gradviz: error: samples/torch/neuron.py uses PyTorch, which is not installed here: "
+                               'pip install "gradviz[torch]"\n')
+
+
+def test_a_numpy_model_never_imports_torch():
+    code = ("import sys; from gradviz import trace_file; g = trace_file('samples/neuron.py'); "
+            "print(g.output_value, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["6.0", "False"]
+
+
+# -- the neuron: the same graph as samples/neuron.py -------------------------------------------------------
+
+@needs_torch
+def test_torch_neuron_is_the_numpy_neuron_edge_by_edge():
+    t = trace_file(TORCH_SAMPLES / "neuron.py")
+    n = trace_file(SAMPLES / "neuron.py", granularity="tensor")
+    assert [(t.label(i), a.kind, a.op) for i, a in enumerate(t.nodes)] == \
+           [(n.label(i), b.kind, b.op) for i, b in enumerate(n.nodes)]
+    for a, b in zip(t.nodes, n.nodes):
+        _close(a.value, b.value)
+        _close(a.grad, b.grad)
+        assert a.nondiff == b.nondiff
+    assert len(t.edges) == len(n.edges)
+    for a, b in zip(t.edges, n.edges):
+        assert (a.src, a.dst, a.arg, t.rule(a)) == (b.src, b.dst, b.arg, n.rule(b))
+        _close(a.local, b.local)
+        _close(a.upstream, b.upstream)
+        _close(a.chain, b.chain)
+    assert t.leaves == n.leaves
+
+
+@needs_torch
+def test_torch_neuron_numbers_are_the_study_notes():
+    g = trace_file(TORCH_SAMPLES / "neuron.py")
+    assert g.output_value == 6.0
+    np.testing.assert_array_equal(g.grad("x"), [-3.0, -1.0, 2.0])
+    np.testing.assert_array_equal(g.grad("w"), [1.0, -2.0, 3.0])
+    assert float(g.grad("b")) == 1.0
+    dot = next(n for n in g.nodes if n.op == "matmul")
+    x_edge, w_edge = g.in_edges(dot.id)
+    np.testing.assert_array_equal(x_edge.local, [-3.0, -1.0, 2.0])  # ∂(x·w)/∂x = w
+    np.testing.assert_array_equal(w_edge.chain, [1.0, -2.0, 3.0])  # upstream 1 × x
+
+
+# -- the classifier: PyTorch's gradients, checked -------------------------------------------------------------
+
+def _pytorch_reference():
+    """The classifier sample run by PyTorch alone, in float64: (loss, {leaf name: its .grad})."""
+    import torch
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        spec = importlib.util.spec_from_file_location("classifier_reference", TORCH_SAMPLES / "classifier.py")
+        sample = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sample)
+    finally:
+        torch.set_default_dtype(dtype)
+    x = sample.x.clone().requires_grad_(True)
+    loss = sample.forward(x, sample.target)
+    loss.backward()
+    grads = {"x": x.grad}
+    grads.update({f"model.{name}": p.grad for name, p in sample.model.named_parameters()})
+    return loss.item(), {k: v.numpy() for k, v in grads.items()}
+
+
+@needs_torch
+def test_classifier_every_leaf_gradient_is_param_grad():
+    g = trace_file(TORCH_SAMPLES / "classifier.py")
+    loss, grads = _pytorch_reference()
+    assert set(g.leaves) == {"x", "model.0.weight", "model.0.bias", "model.2.weight", "model.2.bias"}
+    assert g.output_value == pytest.approx(loss, rel=1e-12)
+    for name, expected in grads.items():
+        np.testing.assert_allclose(g.grad(name), expected, rtol=1e-12, atol=1e-15)
+    assert all(n.value.dtype == np.float64 for n in g.nodes)
+
+
+@needs_torch
+def test_classifier_chains_add_up_to_each_gradient_and_layers_are_clusters():
+    g = trace_file(TORCH_SAMPLES / "classifier.py")
+    for node in g.nodes:
+        if node.kind == "const" or node.id == g.output:
+            continue
+        outgoing = [e.chain for e in g.edges if e.src == node.id]
+        np.testing.assert_allclose(sum(outgoing), node.grad, rtol=1e-12, atol=1e-15)
+    assert g.clusters == [("model", 0), ("model.0", 0), ("model.1", 0), ("model.2", 0)]
+    by_label = {g.label(n.id): g.cluster_of(n.id) for n in g.nodes}
+    assert by_label["logits"] == ("model.2", 0) and by_label["model.0"] == ("model.0", 0)
+    assert by_label["model.1"] == ("model.1", 0) and by_label["x"] is None
+
+
+@needs_torch
+def test_classifier_check_passes_against_finite_differences():
+    done = run_cli("check", TORCH_SAMPLES / "classifier.py", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    import json
+    report = json.loads(done.stdout)
+    rows = report["inputs"]
+    assert len(rows) == 6 + 6 + 3 + 6 + 2 and all(r["status"] == "ok" for r in rows)
+
+
+@needs_torch
+def test_check_finds_a_wrong_gradient(model, monkeypatch):
+    from gradviz import torch_trace
+    path = model("""
+        import torch
+        def forward(x=torch.tensor([0.5, 2.0])):
+            return (x * x).sum()
+        """)
+    m = torch_trace.load(path)
+    real = torch_trace.trace
+
+    def wrong(model, granularity="auto", seed_grad=None):
+        g = real(model, granularity, seed_grad)
+        g.nodes[g.leaves["x"]].grad = g.nodes[g.leaves["x"]].grad + 1.0
+        return g
+    monkeypatch.setattr(torch_trace, "trace", wrong)
+    report = torch_trace.check(m)
+    assert not report.passed
+    assert [c.numeric for c in report.inputs] == pytest.approx([1.0, 4.0], rel=1e-8)  # ∂Σx²/∂x = 2x
+
+
+# -- operations: locals from the table or from PyTorch; constants; names --------------------------------------
+
+@needs_torch
+def test_locals_of_twins_and_of_pytorch_only_ops(model):
+    path = model("""
+        import torch
+        x = torch.tensor([0.5, -1.0, 2.0])
+        def forward(x):
+            s = torch.sigmoid(x)
+            y = s * 2 + x ** 3
+            return y.sum()
+        """)
+    g = trace_file(path)
+    x = np.array([0.5, -1.0, 2.0])
+    sig = 1 / (1 + np.exp(-x))
+    s = next(n for n in g.nodes if n.name == "s")
+    assert s.op == "torch.sigmoid"
+    (edge,) = g.in_edges(s.id)
+    np.testing.assert_allclose(edge.local, sig * (1 - sig), rtol=1e-12)  # from PyTorch's SigmoidBackward0 on ones
+    assert g.rule(edge) == "∂σ(x)/∂x = σ(x)·(1 − σ(x))"
+    mul = next(n for n in g.nodes if n.op == "mul")
+    src, two = g.in_edges(mul.id)
+    assert g.nodes[two.src].kind == "const" and float(g.nodes[two.src].value) == 2.0
+    assert two.local is None and two.chain is None and float(src.local[0]) == 2.0
+    cube = next(n for n in g.nodes if n.op == "pow")
+    base, exponent = g.in_edges(cube.id)
+    np.testing.assert_allclose(base.local, 3 * x ** 2)  # ∂(x^y)/∂x = y·x^(y−1)
+    assert float(g.nodes[exponent.src].value) == 3.0
+    np.testing.assert_allclose(g.grad("x"), 2 * sig * (1 - sig) + 3 * x ** 2, rtol=1e-12)
+    assert g.label(g.output) == "sum(y)"
+
+
+@needs_torch
+def test_unused_module_parameters_are_not_leaves_and_tied_ones_are_one(model):
+    path = model("""
+        import torch
+        from torch import nn
+        torch.manual_seed(1)
+        used = nn.Linear(2, 1)
+        unused = nn.Linear(2, 1)
+        def forward(x=torch.tensor([1.0, 2.0])):
+            return used(x).sum()
+        """)
+    g = trace_file(path)
+    assert set(g.leaves) == {"x", "used.weight", "used.bias"}
+    np.testing.assert_allclose(g.grad("used.weight"), [[1.0, 2.0]])
+    np.testing.assert_allclose(g.grad("used.bias"), [1.0])
+
+
+@needs_torch
+def test_json_round_trip_and_render(tmp_path):
+    g = trace_file(TORCH_SAMPLES / "classifier.py")
+    back = Graph.from_json(g.to_json())
+    for a, b in zip(g.nodes, back.nodes):
+        _close(a.value, b.value)
+        _close(a.grad, b.grad)
+    for a, b in zip(g.edges, back.edges):
+        _close(a.chain, b.chain)
+        assert g.rule(a) == back.rule(b)
+    done = run_cli("trace", TORCH_SAMPLES / "classifier.py", "--no-table", "--collapse", "-f", "json,mermaid,dot",
+                   "--out-dir", tmp_path)
+    assert done.returncode == 0, done.stderr
+    dot = (tmp_path / "classifier.dot").read_text(encoding="utf-8")
+    assert "model.0" in dot and "log_softmax" in dot
+
+
+@needs_torch
+def test_forward_mode_on_twins_agrees_with_reverse_and_is_refused_past_them():
+    done = run_cli("trace", TORCH_SAMPLES / "neuron.py", "--mode", "forward", "--wrt", "x[2]", "-f", "none")
+    assert done.returncode == 0, done.stderr
+    assert "∂output/∂x[2] = 2; reverse mode (backward) gives ∂output/∂x[2] = 2" in " ".join(done.stdout.split())
+    done = run_cli("trace", TORCH_SAMPLES / "classifier.py", "--mode", "forward", "--wrt", "x[1,0]", "-f", "none")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "gradviz: error: forward mode does not know PyTorch's addmm; use reverse mode (the default)"]
+
+
+@needs_torch
+def test_scalar_granularity_and_explain_are_refused_in_one_line():
+    for args in (["trace", "-g", "scalar"], ["explain", "--wrt", "b"]):
+        done = run_cli(args[0], TORCH_SAMPLES / "neuron.py", *args[1:])
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+        assert "one node per tensor operation" in done.stderr
+
+
+@needs_torch
+def test_model_errors_are_one_line(model):
+    path = model("""
+        import torch
+        def forward(x=torch.tensor([1.0, 2.0])):
+            return x.sum() + undefined_name
+        """)
+    with pytest.raises(ModelError, match=r"model1.py:4: NameError: name 'undefined_name' is not defined"):
+        trace_file(path)
+    path = model("""
+        import torch
+        def forward(x=torch.tensor([1.0, 2.0])):
+            return "loss"
+        """)
+    with pytest.raises(ModelError, match="returned a str; it must return a float tensor or a number"):
+        trace_file(path)
+    with pytest.raises(GradvizError, match="--set y: forward has no parameter 'y'"):
+        trace_file(path, overrides={"y": "1"})
