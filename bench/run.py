@@ -10,6 +10,8 @@ scaling plot (bench/scaling.png) and, with --readme, puts the table into bench/R
    against micrograd's forward + backward of the same network, weights and data.
 3. Scaling: chains and wide sums of 10³…10⁶ nodes: time and peak memory per node.
 4. Tensor granularity: the spiral MLP against hand-written NumPy and PyTorch CPU autograd.
+5. PyTorch front end: `gradviz trace samples/torch/neuron.py` as a whole process against torchviz drawing the
+   same neuron, both importing torch.
 """
 from __future__ import annotations
 
@@ -138,6 +140,32 @@ def bench_cli(repeat: int) -> None:
             row(f"gradviz trace, {renderer} renderer", secs(t[renderer]), f"vs imports {secs(t['imports'])}",
                 f"{t[renderer] / t['imports']:.2f}x", f"<= {target:.2f} s, here {target * scale:.2f} s",
                 verdict(t[renderer] <= target * scale) + ("" if t[renderer] <= target else " (scaled)"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- 5. the PyTorch front end against torchviz -------------------------------------------------------
+
+def bench_torch(repeat: int) -> None:
+    section(f"5. PyTorch model, whole process: gradviz trace samples/torch/neuron.py (tables + svg) against "
+            f"torchviz drawing the same neuron (peers/torchviz_neuron.py), median of {repeat}")
+    if not (installed("torch") and installed("torchviz") and shutil.which("dot")):
+        row("gradviz trace samples/torch/neuron.py", "skipped", "needs torch, torchviz and system dot")
+        return
+    py = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="gradviz-bench-"))
+    try:
+        commands = {
+            "import torch": ([py, "-c", "import torch"], None),
+            "torchviz": ([py, str(BENCH / "peers" / "torchviz_neuron.py"), str(tmp / "t.svg")], None),
+            "gradviz": ([py, "-m", "gradviz", "trace", "samples/torch/neuron.py", "-o", str(tmp / "g.svg")],
+                        dict(os.environ, COLUMNS="100", GRADVIZ_RENDERER="system")),
+        }
+        t = process_times(commands, repeat)
+        row("python -c 'import torch'", secs(t["import torch"]))
+        row("torch + torchviz, svg (peer)", secs(t["torchviz"]))
+        row("gradviz trace samples/torch/neuron.py, svg", secs(t["gradviz"]), f"vs torchviz {secs(t['torchviz'])}",
+            f"{t['gradviz'] / t['torchviz']:.2f}x", "not slower", verdict(t["gradviz"] <= t["torchviz"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -418,13 +446,13 @@ def update_readme(path: Path, command: str, info: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["cli", "mlp", "scaling", "spiral"], action="append",
+    parser.add_argument("--only", choices=["cli", "mlp", "scaling", "spiral", "torch"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--max-nodes", type=int, default=1_000_000, help="largest graph of the scaling section")
     parser.add_argument("--repeat", type=int, default=5, help="runs per median (CLI and MLP sections)")
     parser.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
     args = parser.parse_args()
-    only = set(args.only or ["cli", "mlp", "scaling", "spiral"])
+    only = set(args.only or ["cli", "mlp", "scaling", "spiral", "torch"])
     info = machine()
     print(f"Machine: {info}")
     sizes = [n for n in (1_000, 10_000, 100_000, 1_000_000) if n <= args.max_nodes]
@@ -436,6 +464,8 @@ def main() -> None:
         bench_scaling(sizes, BENCH / "scaling.png")
     if "spiral" in only:
         bench_spiral(max(args.repeat, 20))
+    if "torch" in only:
+        bench_torch(args.repeat)
     if args.readme:
         update_readme(BENCH / "README.md", " ".join(["python bench/run.py"] + sys.argv[1:]), info)
 

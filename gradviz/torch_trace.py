@@ -377,6 +377,12 @@ def _call(model: TorchModel, args: dict, rec: _Recorder) -> Any:
     from .trace import _message, where
 
     class Mode(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            # nothing here is compiled: without this, a dispatch mode wraps itself in dynamo's disable, whose
+            # first call imports torch._dynamo (and sympy): 1.3 s of CPU, more than the rest of the trace
+            return False
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             return rec.dispatch(func, args, kwargs or {})
 
@@ -462,8 +468,10 @@ def _build(graph: Graph, rec: _Recorder, out: Any, leaves: dict[str, Any], kept:
         raise GradvizError(f"seed gradient of shape {np.shape(seed_grad)} does not fit the output's shape "
                            f"{out_value.shape}")
     if out.requires_grad:
-        # retain_graph: an elementwise node without a NumPy twin is called once more, on ones, for its local
-        torch.autograd.backward(out, torch.from_numpy(seed.copy()), retain_graph=True)
+        # Σ(out · seed) sends exactly `seed` into out's node, and a scalar needs no gradient argument, whose
+        # shape check would import sympy (a second) on the first call. retain_graph: an elementwise node
+        # without a NumPy twin is called once more, on ones, for its local partial.
+        torch.autograd.backward((out * torch.from_numpy(seed.copy())).sum(), retain_graph=True)
     _annotate(graph, pending, hooks, leaf_tensors, node_of, seed)
     return graph
 
