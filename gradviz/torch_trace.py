@@ -349,10 +349,9 @@ def trace_file(path: Path, name: str = "forward", granularity: str = "auto", see
 
 
 def trace(model: TorchModel, granularity: str = "auto", seed_grad: Any = None) -> Graph:
-    if granularity == "scalar":
-        raise GradvizError("a PyTorch model is traced one node per tensor operation, as PyTorch records it; "
-                           "splitting it into scalars (--granularity scalar, explain) is for NumPy models")
-    if granularity not in ("tensor", "auto"):
+    """The graph PyTorch records, one node per tensor operation (tensor and auto); scalar splits it into
+    scalars by replaying it through gradviz's own rules (see _scalar)."""
+    if granularity not in ("scalar", "tensor", "auto"):
         raise GradvizError(f"granularity must be scalar, tensor or auto, not {granularity!r}")
     import torch
     graph = Graph("tensor")
@@ -366,7 +365,51 @@ def trace(model: TorchModel, granularity: str = "auto", seed_grad: Any = None) -
     out = _output(model, out)
     if out.grad_fn is not None:
         rec.values.setdefault(out.grad_fn, _numpy(out))
-    return _build(graph, rec, out, leaves, kept, seed_grad)
+    graph = _build(graph, rec, out, leaves, kept, seed_grad)
+    return _scalar(graph, seed_grad) if granularity == "scalar" else graph
+
+
+def _scalar(graph: Graph, seed_grad: Any) -> Graph:
+    """The tensor graph split into scalars, one node per element, as the NumPy tracer splits a NumPy model:
+    each operation is replayed through the NumPy twin PyTorch's node was read as, on the values PyTorch
+    computed, and gradviz's backward runs on the result. PyTorch has no per-element graph to read chains
+    from, so this needs every operation to have a twin; the leaves' gradients are PyTorch's (a test holds
+    them equal)."""
+    from .backward import backward
+    from .trace import Tracer
+
+    tracer = Tracer("scalar")
+    tracer.graph.clusters = list(graph.clusters)
+    values: dict[int, Any] = {}
+    for n in graph.nodes:
+        if n.kind != "op":
+            values[n.id] = tracer.leaf(n.name, np.asarray(n.value, dtype=float)) if n.kind == "leaf" else n.value
+            continue
+        op = OPS[n.op]
+        args = [values[e.src] for e in graph.in_edges(n.id)]
+        tracer.cluster = n.cluster
+        if op.kind == "elementwise":
+            v = tracer.apply(n.op, tuple(args))
+        elif op.kind == "reduce":
+            keep_shape = n.ctx[1]["keep_shape"]
+            axes = tuple(i for i, k in enumerate(keep_shape) if k != np.shape(args[0])[i] or k == 1)
+            v = tracer.reshape(tracer.reduce(n.op, args[0], axes, True), np.shape(n.value))
+        elif n.op == "matmul":
+            v = tracer.matmul(*args)
+        elif n.op == "transpose":
+            v = tracer.transpose(args[0], n.ctx[1]["axes"])
+        elif n.op == "reshape":
+            v = tracer.reshape(args[0], np.shape(n.value))
+        else:
+            raise GradvizError(f"splitting into scalars (--granularity scalar, explain) replays each operation "
+                               f"through gradviz's rules, and PyTorch's {n.op[6:]} has none; use "
+                               f"--granularity tensor")
+        if n.name is not None:
+            tracer.name_locals({n.name: v})
+        values[n.id] = v
+    scalar = tracer.finish(values[graph.output])
+    scalar.source = graph.source
+    return backward(scalar, seed_grad)
 
 
 def _call(model: TorchModel, args: dict, rec: _Recorder) -> Any:

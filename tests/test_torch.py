@@ -238,11 +238,26 @@ def test_forward_mode_on_twins_agrees_with_reverse_and_is_refused_past_them():
 
 
 @needs_torch
-def test_scalar_granularity_and_explain_are_refused_in_one_line():
-    for args in (["trace", "-g", "scalar"], ["explain", "--wrt", "b"]):
-        done = run_cli(args[0], TORCH_SAMPLES / "neuron.py", *args[1:])
-        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-        assert "one node per tensor operation" in done.stderr
+def test_split_into_scalars_the_torch_neuron_is_the_textbook_neuron_and_explains():
+    t = trace_file(TORCH_SAMPLES / "neuron.py", granularity="scalar")
+    n = trace_file(SAMPLES / "neuron.py", granularity="scalar")
+    assert [(t.label(i), a.op) for i, a in enumerate(t.nodes)] == [(n.label(i), b.op) for i, b in enumerate(n.nodes)]
+    assert [(e.src, e.dst, e.local, e.chain) for e in t.edges] == [(e.src, e.dst, e.local, e.chain) for e in n.edges]
+    tensor = trace_file(TORCH_SAMPLES / "neuron.py")
+    for leaf in ("x", "w", "b"):  # gradviz's backward on the scalars gives PyTorch's gradients
+        np.testing.assert_array_equal(t.grad(leaf), tensor.grad(leaf))
+    done = run_cli("explain", TORCH_SAMPLES / "neuron.py", "--wrt", "w[1]")
+    assert done.returncode == 0, done.stderr
+    assert "∂max(z,0)/∂w[1] = ∂max(z,0)/∂z · ∂z/∂(x[1]*w[1]) · ∂(x[1]*w[1])/∂w[1] = 1 · 1 · (-2) = -2" in done.stdout
+
+
+@needs_torch
+def test_scalars_are_refused_in_one_line_past_the_numpy_twins():
+    done = run_cli("trace", TORCH_SAMPLES / "classifier.py", "-g", "scalar")
+    assert done.returncode == 2
+    assert done.stderr == ("gradviz: error: splitting into scalars (--granularity scalar, explain) replays each "
+                           "operation through gradviz's rules, and PyTorch's addmm has none; use --granularity "
+                           "tensor\n")
 
 
 @needs_torch
