@@ -278,3 +278,12 @@ def test_model_errors_are_one_line(model):
         trace_file(path)
     with pytest.raises(GradvizError, match="--set y: forward has no parameter 'y'"):
         trace_file(path, overrides={"y": "1"})
+
+
+def test_gallery_of_samples_draws_the_numpy_models_only_without_torch(tmp_path):
+    done = subprocess.run([sys.executable, "-c", HIDE_TORCH, "gallery", "samples", "--out-dir", str(tmp_path), "-f", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.stem for p in tmp_path.iterdir())
+    assert written == sorted(p.stem for p in SAMPLES.glob("*.py") if not p.name.startswith("_"))
+    assert "neuron" in written and "classifier" not in written
