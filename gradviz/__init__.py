@@ -9,7 +9,7 @@ from .backward import backward
 from .custom import custom_op
 from .errors import GradvizError
 from .graph import Graph
-from .loader import find_state, leaf_values, load
+from .loader import find_state, leaf_values, load, uses_torch
 from .trace import run
 
 __all__ = ["trace", "trace_file", "custom_op", "Graph", "GradvizError"]
@@ -37,7 +37,6 @@ def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto
                consts: tuple[str, ...] = ()) -> Graph:
     """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE
     texts; params and consts as for trace()."""
-    from .torch_trace import uses_torch
     if uses_torch(Path(path)):
         from .torch_trace import trace_file as trace_torch_file
         return trace_torch_file(Path(path), name, granularity, seed_grad, overrides, params, consts)

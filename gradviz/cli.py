@@ -309,14 +309,14 @@ def check(
     Example: gradviz check samples/neuron.py
     """
     from .check import check as run_check
-    from .loader import load, split_target
+    from .loader import load, split_target, uses_torch
     from .views.check_table import check_json, check_tables
 
     if format_ not in ("text", "json"):
         raise GradvizError(f"--format {format_}: choose text or json")
-    from .torch_trace import check as check_torch, load as load_torch, uses_torch
     path, name = split_target(target)
     if uses_torch(path):
+        from .torch_trace import check as check_torch, load as load_torch
         report = check_torch(load_torch(path, name, _sets(set_)), granularity, rtol, atol)
     else:
         model = load(target, _sets(set_))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import sys
 import types
 from dataclasses import dataclass, field
@@ -15,6 +16,17 @@ import numpy as np
 
 from .errors import ModelError
 from .trace import State, where, _describe, _message
+
+_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+torch\b|from[ \t]+torch\b)", re.M)
+
+
+def uses_torch(path: Path) -> bool:
+    """Does the model file import torch? Read from its text: a NumPy model imports neither torch nor
+    gradviz's PyTorch front end (torch_trace.py), which such a model is traced by."""
+    try:
+        return _IMPORTS_TORCH.search(path.read_bytes().decode("utf-8", errors="replace")) is not None
+    except OSError:
+        return False
 
 
 @dataclass
@@ -64,8 +76,8 @@ def load_module(path: Path) -> types.ModuleType:
         raise ModelError(f"cannot read {path}: {exc.strerror}")
     except UnicodeDecodeError:
         raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)")
-    from .torch_trace import imports_torch, require_torch
-    if imports_torch(source):  # before running it: one line on how to install, not a traceback
+    if _IMPORTS_TORCH.search(source):  # before running it: one line on how to install, not a traceback
+        from .torch_trace import require_torch
         require_torch(path)
     filename = str(path.resolve())
     try:

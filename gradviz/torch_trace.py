@@ -13,7 +13,8 @@ parameters of the nn.Modules it keeps at module level are the leaves, named wher
   derivative); a Jacobian that is not elementwise stays unmaterialised, as at tensor granularity;
 - labels: the model file's variable names, else the name of the module whose call made the value.
 
-torch is imported only here, and this module only for a model that uses torch: the NumPy path never pays.
+torch is imported only here, and this module only for a model that uses torch (loader.uses_torch reads the
+file's text): the NumPy path never pays.
 """
 from __future__ import annotations
 
@@ -33,20 +34,7 @@ from .errors import GradvizError, ModelError, UnsupportedOperation
 from .graph import Edge, Graph, Node
 from .ops import OPS, Op
 
-_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+torch\b|from[ \t]+torch\b)", re.M)
 INSTALL = 'pip install "gradviz[torch]"'
-
-
-def imports_torch(source: str) -> bool:
-    return _IMPORTS_TORCH.search(source) is not None
-
-
-def uses_torch(path: Path) -> bool:
-    """Does the model file import torch? Read from its text, so that a NumPy model never imports torch."""
-    try:
-        return imports_torch(path.read_bytes().decode("utf-8", errors="replace"))
-    except OSError:
-        return False
 
 
 def require_torch(path: Path) -> None:

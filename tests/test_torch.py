@@ -44,9 +44,9 @@ def test_without_torch_a_torch_model_is_one_line_saying_how_to_install():
 
 def test_a_numpy_model_never_imports_torch():
     code = ("import sys; from gradviz import trace_file; g = trace_file('samples/neuron.py'); "
-            "print(g.output_value, 'torch' in sys.modules)")
+            "print(g.output_value, 'torch' in sys.modules, 'gradviz.torch_trace' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert done.stdout.split() == ["6.0", "False"]
+    assert done.stdout.split() == ["6.0", "False", "False"]
 
 
 # -- the neuron: the same graph as samples/neuron.py -------------------------------------------------------
