@@ -270,23 +270,31 @@ class _Recorder:
     def __init__(self, graph: Graph, modules: dict[int, str]) -> None:
         self.graph = graph
         self.modules = modules
-        self.calls: list[tuple[Any, _Call]] = []  # (output tensor, the call that made it)
+        self.outputs: dict[int, tuple[Any, _Call]] = {}  # id(tensor) -> (tensor, the last call that wrote it)
         self.values: dict[Any, np.ndarray] = {}  # grad_fn -> its output's value, as its consumers saw it
+        self.made_by: dict[Any, _Call] = {}  # grad_fn -> the ATen call that made it
         self.cluster: int | None = None
         self._stack: list[tuple[Any, int | None]] = []
         self.var_names: dict[Any, str] = {}  # grad_fn -> the model file's variable first bound to it
         self.module_names: dict[Any, str] = {}  # grad_fn -> the module whose call returned it
 
     def dispatch(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        # an input's grad_fn is read now, before an in-place operation re-points it to its own node
         for a in _tensors(args):
-            g = a.grad_fn
-            if g is not None and g not in self.values:
-                self.values[g] = _numpy(a)
+            self.seen(a)
         out = func(*args, **kwargs)
         first = out[0] if isinstance(out, (tuple, list)) and out else out
-        if _is_tensor(first):
-            self.calls.append((first, _Call(func, args, kwargs, self.cluster)))
+        if _is_tensor(first):  # kept alive here, so no other tensor takes its id
+            self.outputs[id(first)] = (first, _Call(func, args, kwargs, self.cluster))
         return out
+
+    def seen(self, t: Any) -> None:
+        g = t.grad_fn
+        if g is not None and g not in self.values:
+            self.values[g] = _numpy(t)
+            made = self.outputs.get(id(t))
+            if made is not None:
+                self.made_by[g] = made[1]
 
     # clusters: each call of a module the model keeps
     def enter(self, module: Any, args: Any) -> None:
@@ -351,8 +359,7 @@ def trace(model: TorchModel, granularity: str = "auto", seed_grad: Any = None) -
     with model.running(kept), torch.enable_grad():
         out = _call(model, {**leaves, **model.constants}, rec)
     out = _output(model, out)
-    if out.grad_fn is not None:
-        rec.values.setdefault(out.grad_fn, _numpy(out))
+    rec.seen(out)
     graph = _build(graph, rec, out, leaves, kept, seed_grad)
     return _scalar(graph, seed_grad) if granularity == "scalar" else graph
 
@@ -457,10 +464,6 @@ def _output(model: TorchModel, out: Any) -> Any:
 def _build(graph: Graph, rec: _Recorder, out: Any, leaves: dict[str, Any], kept: dict[str, Any],
            seed_grad: Any) -> Graph:
     import torch
-    made_by = {}  # grad_fn -> the ATen call that made it (the last one: an in-place write re-points grad_fn)
-    for tensor, call in rec.calls:
-        if tensor.grad_fn is not None:
-            made_by[tensor.grad_fn] = call
     order = _topological(out.grad_fn)
     reached = {id(fn.variable) for fn in order if hasattr(fn, "variable")}
     leaf_tensors = {**leaves, **{n: t for n, t in kept.items() if id(t) in reached}}
@@ -482,7 +485,7 @@ def _build(graph: Graph, rec: _Recorder, out: Any, leaves: dict[str, Any], kept:
             if nxt is not None and nr != 0 and not hasattr(nxt, "variable"):
                 raise UnsupportedOperation(f"PyTorch's {nxt.name()} returns several tensors that take part; "
                                            f"gradviz draws one value per node")
-        nid, wiring = _op_node(graph, rec, fn, made_by.get(fn), node_of)
+        nid, wiring = _op_node(graph, rec, fn, rec.made_by.get(fn), node_of)
         node_of[fn] = nid
         pending.append((nid, fn, wiring))
         fn.register_hook(_hook(hooks, fn))

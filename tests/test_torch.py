@@ -287,3 +287,44 @@ def test_gallery_of_samples_draws_the_numpy_models_only_without_torch(tmp_path):
     written = sorted(p.stem for p in tmp_path.iterdir())
     assert written == sorted(p.stem for p in SAMPLES.glob("*.py") if not p.name.startswith("_"))
     assert "neuron" in written and "classifier" not in written
+
+
+@needs_torch
+def test_a_module_class_of_the_model_file_and_an_in_place_relu(model):
+    path = model("""
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1 = nn.Linear(2, 2)
+            def forward(self, x):
+                h = torch.tanh(self.fc1(x))
+                return h
+
+        net = Net()
+        with torch.no_grad():
+            net.fc1.weight.copy_(torch.tensor([[1.0, -1.0], [0.5, 2.0]]))
+            net.fc1.bias.copy_(torch.tensor([0.25, -3.0]))
+        act = nn.ReLU(inplace=True)
+
+        def forward(x=torch.tensor([1.0, 0.5])):
+            h = net(x) * 3
+            act(h)
+            return h.sum()
+        """)
+    g = trace_file(path)
+    assert set(g.leaves) == {"x", "net.fc1.weight", "net.fc1.bias"}
+    x, W, b = np.array([1.0, 0.5]), np.array([[1.0, -1.0], [0.5, 2.0]]), np.array([0.25, -3.0])
+    pre = W @ x + b  # [0.75, -1.5]: the second unit's relu is off
+    t = np.tanh(pre)
+    mul = next(n for n in g.nodes if n.op == "mul")
+    np.testing.assert_allclose(mul.value, 3 * t)  # the value before relu_ wrote over it
+    relu = next(n for n in g.nodes if n.op == "maximum")
+    np.testing.assert_allclose(relu.value, np.maximum(3 * t, 0))
+    upstream = np.array([1.0, 0.0]) * 3 * (1 - t ** 2)
+    np.testing.assert_allclose(g.grad("net.fc1.bias"), upstream, rtol=1e-12)
+    np.testing.assert_allclose(g.grad("net.fc1.weight"), np.outer(upstream, x), rtol=1e-12)
+    np.testing.assert_allclose(g.grad("x"), W.T @ upstream, rtol=1e-12)
+    assert g.label(next(n.id for n in g.nodes if n.op == "tanh")) == "h"
