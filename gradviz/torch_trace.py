@@ -109,7 +109,8 @@ def load(path: Path, name: str = "forward", overrides: dict[str, str] | None = N
         if leaf in model.leaves:
             model.constants[leaf] = model.leaves.pop(leaf)
         elif model.params.pop(leaf, None) is None:
-            raise ModelError(f"--const {leaf}: no such leaf; leaves: {', '.join(list(model.leaves) + list(model.params))}")
+            known = ", ".join(list(model.leaves) + list(model.params))
+            raise ModelError(f"--const {leaf}: no such leaf; leaves: {known}")
     return model
 
 
@@ -121,7 +122,8 @@ def _parameters(fn: Callable, overrides: dict[str, np.ndarray], path: Path) -> t
     names = [p.name for p in params]
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} (leaves: {', '.join(names)})")
+        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} "
+                         f"(leaves: {', '.join(names)})")
     leaves, constants = {}, {}
     for p in params:
         default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
