@@ -231,18 +231,18 @@ def _snake(node_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
 
 
-def _torch_op(node_name: str, arity: int) -> tuple[str, bool]:
-    """The row of ops.OPS for an autograd node with no NumPy twin (added on first use); elementwise?"""
+def _torch_op(node_name: str, arity: int) -> str:
+    """The row of ops.OPS for an autograd node with no NumPy twin, added on first use."""
     base = _snake(node_name)
     name = f"torch.{base}"
-    rules, label, elementwise = _TORCH_OPS.get(base, ((), "", False))
+    rules, label, _ = _TORCH_OPS.get(base, ((), "", False))
     if len(rules) != arity:
         rules = tuple(f"∂{base}/∂input {i + 1}: computed by PyTorch's {node_name}" for i in range(max(arity, 1)))
         label = f"{base}(" + ",".join(f"{{{i}}}" for i in range(arity)) + ")"
     if name not in OPS:
         OPS[name] = Op(name, "torch", rules, label, (f"PyTorch's {node_name}",), _not_numpy,
                        jvp=tuple(_no_forward_mode(name) for _ in range(max(arity, 1))))
-    return name, elementwise
+    return name
 
 
 def _not_numpy(*args: Any) -> Any:
@@ -389,7 +389,7 @@ def _scalar(graph: Graph, seed_grad: Any) -> Graph:
             v = tracer.apply(n.op, tuple(args))
         elif op.kind == "reduce":
             keep_shape = n.ctx[1]["keep_shape"]
-            axes = tuple(i for i, k in enumerate(keep_shape) if k != np.shape(args[0])[i] or k == 1)
+            axes = tuple(i for i, k in enumerate(keep_shape) if k == 1)  # a kept axis of size 1: the same sums
             v = tracer.reshape(tracer.reduce(n.op, args[0], axes, True), np.shape(n.value))
         elif n.op == "matmul":
             v = tracer.matmul(*args)
@@ -553,7 +553,7 @@ def _op_node(graph: Graph, rec: _Recorder, fn: Any, call: _Call | None, node_of:
     if twin is not None:
         op, sources = twin
     else:
-        op, _ = _torch_op(fn.name(), len(fn.next_functions))
+        op = _torch_op(fn.name(), len(fn.next_functions))
         sources = [("edge", k) for k in range(len(fn.next_functions))]
     inputs: list[tuple[int, int | None]] = []
     for kind, ref in sources:
@@ -642,6 +642,8 @@ def _annotate(graph: Graph, pending: list, hooks: dict, leaf_tensors: dict, node
 
 
 def _locals(graph: Graph, node: Node, fn: Any, wiring: list) -> None:
+    """The local partial on each edge into node, its non-differentiable flag and its ctx, as the NumPy
+    tracer leaves them for the same operation."""
     nodes = graph.nodes
     args = tuple(nodes[e.src].value for e, _ in wiring)
     out = node.value
@@ -665,11 +667,12 @@ def _locals(graph: Graph, node: Node, fn: Any, wiring: list) -> None:
             for e, _ in wiring:
                 e.local = op.vjp[e.arg](np.ones(()), args, out, {})
     elif op.kind == "shape":
-        params = {"axes": _axes(args[0], out, fn)} if op.name == "transpose" else {}
+        params = {"axes": _axes(args[0], fn)} if op.name == "transpose" else {}
         node.ctx = (args, params)
     else:
         node.ctx = (args, {})
-        if _snake(fn.name()) in _TORCH_OPS and _TORCH_OPS[_snake(fn.name())][2] and np.shape(args[0]) == np.shape(out):
+        elementwise = _TORCH_OPS.get(_snake(fn.name()), ((), "", False))[2]
+        if elementwise and np.shape(args[0]) == np.shape(out):
             local = fn(_ones_like(out))  # the node's own derivative formula, on an upstream of ones
             wiring[0][0].local = _numpy(local[0] if isinstance(local, tuple) else local)
     for e, _ in wiring:
@@ -698,7 +701,8 @@ def _reduced_axes(x: np.ndarray, out: np.ndarray) -> tuple[int, ...]:
     return tuple(axes)
 
 
-def _axes(x: np.ndarray, out: np.ndarray, fn: Any) -> Any:
+def _axes(x: np.ndarray, fn: Any) -> Any:
+    """A permutation's axes (PermuteBackward0 keeps them); None for a matrix's .T."""
     dims = getattr(fn, "_saved_dims", None)
     return None if dims is None else tuple(int(d) % max(np.ndim(x), 1) for d in dims)
 
