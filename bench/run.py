@@ -152,6 +152,11 @@ def bench_torch(repeat: int) -> None:
     if not (installed("torch") and installed("torchviz") and shutil.which("dot")):
         row("gradviz trace samples/torch/neuron.py", "skipped", "needs torch, torchviz and system dot")
         return
+    import compileall
+
+    # torch and torchviz run from the bytecode pip compiled when installing them; an editable gradviz under
+    # PYTHONDONTWRITEBYTECODE would compile its own modules on every run: compile them once, as pip does
+    compileall.compile_dir(str(ROOT / "gradviz"), quiet=1)
     py = sys.executable
     tmp = Path(tempfile.mkdtemp(prefix="gradviz-bench-"))
     try:

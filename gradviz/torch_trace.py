@@ -18,6 +18,7 @@ file's text): the NumPy path never pays.
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import inspect
 import re
@@ -90,7 +91,13 @@ def load(path: Path, name: str = "forward", overrides: dict[str, str] | None = N
     from .loader import load_module, parse_overrides
 
     require_torch(path)
+    first = "torch" not in sys.modules
     import torch
+    if first:
+        # importing torch leaves some 300,000 objects that live as long as the process; the next full
+        # collection would walk them all (60 ms, a tenth of what a neuron's trace costs after the import)
+        # to find nothing. Frozen, the collector skips them; it still collects everything made from here on.
+        gc.freeze()
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
