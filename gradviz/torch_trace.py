@@ -223,12 +223,14 @@ _TORCH_OPS: dict[str, tuple[tuple[str, ...], str, bool]] = {
               "{0}+{1}@{2}", False),
     "log_softmax": (("∂log_softmax(x)ᵢ/∂xⱼ = [i = j] − softmax(x)ⱼ",), "log_softmax({0})", False),
     "softmax": (("∂softmax(x)ᵢ/∂xⱼ = softmax(x)ᵢ·([i = j] − softmax(x)ⱼ)",), "softmax({0})", False),
-    "nll_loss": (("∂nll(L)/∂Lₙ,ⱼ = −1/N if j is sample n's class else 0",), "nll({0})", False),
+    "nll_loss": (("∂nll(L)/∂Lₙ,ⱼ = −(sample n's share of the loss: 1/N in a mean) if j is its class else 0",),
+                 "nll({0})", False),
     "sigmoid": (("∂σ(x)/∂x = σ(x)·(1 − σ(x))",), "sigmoid({0})", True),
     "leaky_relu": (("∂leaky_relu(x)/∂x = 1 if x > 0 else slope",), "leaky_relu({0})", True),
     "sin": (("∂sin(x)/∂x = cos(x)",), "sin({0})", True),
     "cos": (("∂cos(x)/∂x = −sin(x)",), "cos({0})", True),
-    "mse_loss": (("∂mean((x−y)²)/∂x = 2·(x−y)/n", "∂mean((x−y)²)/∂y = −2·(x−y)/n"), "mse({0},{1})", False),
+    "mse_loss": (("∂mse(x,y)/∂x = 2·(x−y)/n in a mean, 2·(x−y) in a sum",
+                  "∂mse(x,y)/∂y = −2·(x−y)/n in a mean, −2·(x−y) in a sum"), "mse({0},{1})", False),
 }
 
 

@@ -329,3 +329,13 @@ def test_a_module_class_of_the_model_file_and_an_in_place_relu(model):
     np.testing.assert_allclose(g.grad("net.fc1.weight"), np.outer(upstream, x), rtol=1e-12)
     np.testing.assert_allclose(g.grad("x"), W.T @ upstream, rtol=1e-12)
     assert g.label(next(n.id for n in g.nodes if n.op == "tanh")) == "h"
+
+
+@needs_torch
+def test_wrt_highlights_the_paths_from_a_layer_parameter():
+    from gradviz.views.dot import wrt_edges
+    g = trace_file(TORCH_SAMPLES / "classifier.py")
+    path = sorted((g.label(g.edges[i].src), g.label(g.edges[i].dst)) for i in wrt_edges(g, "model.2.bias"))
+    assert path == [("log_softmax(logits)", "loss"), ("logits", "log_softmax(logits)"), ("model.2.bias", "logits")]
+    # model.0.weight → .T → model.0 → model.1 (relu) → logits → log_softmax → loss
+    assert len(wrt_edges(g, "model.0.weight")) == 6
