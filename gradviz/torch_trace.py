@@ -215,6 +215,9 @@ _TWINS: dict[str, tuple[str, tuple]] = {
     "TBackward0": ("transpose", (0,)), "PermuteBackward0": ("transpose", (0,)),
     "ViewBackward0": ("reshape", (0,)), "UnsafeViewBackward0": ("reshape", (0,)),
     "ReshapeAliasBackward0": ("reshape", (0,)),
+    "SelectBackward0": ("getitem", (0,)), "SliceBackward0": ("getitem", (0,)),
+    "RsubBackward0": ("sub", (1, 0)), "RsubBackward1": ("sub", (1, 0)),  # rsub(x, c) = c − x
+    "MaxBackward1": ("max", (0,)), "MinBackward1": ("min", (0,)),
 }
 
 # PyTorch operations with no NumPy twin: (rules, one per input; the label of an unnamed result; elementwise?)
@@ -406,6 +409,8 @@ def _scalar(graph: Graph, seed_grad: Any) -> Graph:
             v = tracer.transpose(args[0], n.ctx[1]["axes"])
         elif n.op == "reshape":
             v = tracer.reshape(args[0], np.shape(n.value))
+        elif n.op == "getitem":
+            v = tracer.getitem(args[0], n.ctx[1]["index"])
         else:
             raise GradvizError(f"splitting into scalars (--granularity scalar, explain) replays each operation "
                                f"through gradviz's rules, and PyTorch's {n.op[6:]} has none; use "
@@ -467,8 +472,8 @@ def _output(model: TorchModel, out: Any) -> Any:
         return torch.tensor(float(out), dtype=torch.float64)
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         from .trace import _describe
-        raise ModelError(f"{model.path}: {model.name} returned {_describe(out)}; it must return a float tensor "
-                         f"or a number")
+        what = f"a tensor of {out.dtype}" if isinstance(out, torch.Tensor) else _describe(out)
+        raise ModelError(f"{model.path}: {model.name} returned {what}; it must return a float tensor or a number")
     return out
 
 
@@ -578,6 +583,9 @@ def _op_node(graph: Graph, rec: _Recorder, fn: Any, call: _Call | None, node_of:
         raise UnsupportedOperation(f"the value computed by PyTorch's {fn.name()} was not seen going into any "
                                    f"operation; return the tensor itself")
     nid = _add(graph, Node(len(graph.nodes), name, "op", op, value, False, 0, cluster=cluster))
+    if op == "getitem":
+        graph.nodes[nid].ctx = ((), _index(call, np.ndim(graph.nodes[inputs[0][0]].value),
+                                          np.shape(graph.nodes[inputs[0][0]].value)))
     wiring = []
     for arg, (src, k) in enumerate(inputs):
         edge = Edge(src, nid, arg, None)
@@ -676,7 +684,7 @@ def _locals(graph: Graph, node: Node, fn: Any, wiring: list) -> None:
             for e, _ in wiring:
                 e.local = op.vjp[e.arg](np.ones(()), args, out, {})
     elif op.kind == "shape":
-        params = {"axes": _axes(args[0], fn)} if op.name == "transpose" else {}
+        params = {"axes": _axes(args[0], fn)} if op.name == "transpose" else node.ctx[1] if node.ctx else {}
         node.ctx = (args, params)
     else:
         node.ctx = (args, {})
@@ -708,6 +716,25 @@ def _reduced_axes(x: np.ndarray, out: np.ndarray) -> tuple[int, ...]:
         else:
             axes.append(i)
     return tuple(axes)
+
+
+def _index(call: _Call, ndim: int, shape: tuple) -> dict:
+    """x[...] as NumPy writes it, from ATen's select(x, dim, i) or slice(x, dim, start, end, step): the
+    index (what the NumPy twin's rules read) and its text (the label)."""
+    from .trace import _index_label
+
+    args = list(call.args) + [None] * 5
+    names = ("self", "dim", "start", "end", "step") if "slice" in str(call.func) else ("self", "dim", "index")
+    given = {k: call.kwargs.get(k, args[i]) for i, k in enumerate(names)}
+    dim = int(given["dim"] or 0) % max(ndim, 1)
+    if "index" in given:
+        part: Any = int(given["index"])
+    else:
+        start, end, step = given["start"], given["end"], given["step"]
+        part = slice(None if not start else int(start), None if end is None or end >= shape[dim] else int(end),
+                     None if step in (None, 1) else int(step))
+    index = (slice(None),) * dim + (part,)
+    return {"index": index, "idx": _index_label(index)}
 
 
 def _axes(x: np.ndarray, fn: Any) -> Any:

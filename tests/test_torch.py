@@ -339,3 +339,24 @@ def test_wrt_highlights_the_paths_from_a_layer_parameter():
     assert path == [("log_softmax(logits)", "loss"), ("logits", "log_softmax(logits)"), ("model.2.bias", "logits")]
     # model.0.weight → .T → model.0 → model.1 (relu) → logits → log_softmax → loss
     assert len(wrt_edges(g, "model.0.weight")) == 6
+
+
+@needs_torch
+def test_indexing_and_reversed_subtraction_read_as_their_numpy_twins(model):
+    source = """
+        import {lib}
+        def forward(x={lib}.{make}([[1.0, -1.0, 2.0], [3.0, 0.5, 4.0]])):
+            return (x[:, 1:] * x[-1, 0]).sum() - x[0, :2].max() + (2 - x).sum()
+        """
+    t = trace_file(model(source.format(lib="torch", make="tensor")))
+    n = trace_file(model(source.format(lib="numpy", make="array")), granularity="tensor")
+    labels = [t.label(i) for i in range(len(t.nodes))]
+    assert "x[:,1:]" in labels and "x[0][:2]" in labels and "2-x" in labels
+    assert {t.nodes[i].op for i in range(len(t.nodes))} == {None, "getitem", "mul", "sum", "max", "sub", "add"}
+    # f = Σ x[:,1:]·x[1,0] − max(x[0,0], x[0,1]) + Σ(2 − x)
+    expected = [[-1.0 - 1, 3.0 - 1, 3.0 - 1], [5.5 - 1, 3.0 - 1, 3.0 - 1]]
+    np.testing.assert_allclose(t.grad("x"), expected, rtol=1e-12)
+    np.testing.assert_allclose(n.grad("x"), expected, rtol=1e-12)
+    assert t.output_value == pytest.approx(n.output_value) == 16.5 - 1 + (12 - 9.5)
+    scalar = trace_file(model(source.format(lib="torch", make="tensor")), granularity="scalar")
+    np.testing.assert_allclose(scalar.grad("x"), expected, rtol=1e-12)
