@@ -17,7 +17,8 @@ import numpy as np
 from .errors import ModelError
 from .trace import State, where, _describe, _message
 
-_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+torch\b|from[ \t]+torch\b)", re.M)
+_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+(?:[\w.]+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*torch\b"
+                            r"|from[ \t]+torch\b)", re.M)
 
 
 def uses_torch(path: Path) -> bool:

@@ -360,3 +360,16 @@ def test_indexing_and_reversed_subtraction_read_as_their_numpy_twins(model):
     assert t.output_value == pytest.approx(n.output_value) == 16.5 - 1 + (12 - 9.5)
     scalar = trace_file(model(source.format(lib="torch", make="tensor")), granularity="scalar")
     np.testing.assert_allclose(scalar.grad("x"), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("source, uses", [
+    ("import torch\n", True), ("from torch import nn\n", True), ("import torch.nn as nn\n", True),
+    ("import numpy as np, torch\n", True), ("    import torch  # inside a function\n", True),
+    ("import numpy as np\n", False), ("import torchvision\n", False), ("# import torch\n", False),
+    ("x = 'import torch'\n", False), ("import numpy as np  # torch later\n", False),
+])
+def test_a_torch_model_is_told_by_its_imports(tmp_path, source, uses):
+    from gradviz.loader import uses_torch
+    path = tmp_path / "m.py"
+    path.write_text(source, encoding="utf-8")
+    assert uses_torch(path) is uses
