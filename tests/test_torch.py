@@ -373,3 +373,21 @@ def test_a_torch_model_is_told_by_its_imports(tmp_path, source, uses):
     path = tmp_path / "m.py"
     path.write_text(source, encoding="utf-8")
     assert uses_torch(path) is uses
+
+
+@needs_torch
+def test_elementwise_pytorch_ops_show_the_local_pytorch_computes(model):
+    path = model("""
+        import torch
+        import torch.nn.functional as F
+        def forward(x=torch.tensor([0.5, -2.0, 1.0])):
+            s = torch.sin(x)
+            r = F.leaky_relu(x, 0.1)
+            return (s + r).sum()
+        """)
+    g = trace_file(path)
+    x = np.array([0.5, -2.0, 1.0])
+    locals_ = {g.nodes[e.dst].op: e.local for e in g.edges if g.nodes[e.dst].op.startswith("torch.")}
+    np.testing.assert_allclose(locals_["torch.sin"], np.cos(x), rtol=1e-12)  # ∂sin(x)/∂x = cos(x)
+    np.testing.assert_allclose(locals_["torch.leaky_relu"], [1.0, 0.1, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(g.grad("x"), np.cos(x) + [1.0, 0.1, 1.0], rtol=1e-12)
