@@ -1,8 +1,8 @@
 """PyTorch models: the autograd graph PyTorch records, read into the same Graph the NumPy tracer builds.
 
-A model file that imports torch is run as it is, once, in float64. Its function's parameters and the
-parameters of the nn.Modules it keeps at module level are the leaves, named where they live
-(`x`, `model.0.weight`). PyTorch records the graph; gradviz only reads it:
+A model file that imports torch is run as it is, once, in float64. Its function's parameters, the
+parameters of the nn.Modules it keeps at module level and its global tensors that require grad are the
+leaves, named where they live (`x`, `model.0.weight`, `W`). PyTorch records the graph; gradviz only reads it:
 - values: every tensor an operation consumes is read as it goes in (a dispatch mode, below autograd), so an
   operation that later writes in place cannot change what an earlier node shows;
 - structure: `grad_fn.next_functions`, one node per autograd node, one edge per input;
