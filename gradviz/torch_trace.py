@@ -542,7 +542,8 @@ def _build(graph: Graph, rec: _Recorder, out: Any, leaves: dict[str, Any], kept:
 
 
 def _add(graph: Graph, node: Node, budget: Budget) -> int:
-    budget.check(len(graph.nodes) + 1, 1, lambda: f"a node for {node.op or node.kind}", False)
+    what = {"leaf": f"the leaf {node.name}", "const": "a constant"}.get(node.kind, f"PyTorch's {node.op}")
+    budget.check(len(graph.nodes) + 1, 1, what, False)
     node.first_edge = len(graph.edges)
     graph.nodes.append(node)
     return node.id

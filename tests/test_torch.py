@@ -391,3 +391,16 @@ def test_elementwise_pytorch_ops_show_the_local_pytorch_computes(model):
     np.testing.assert_allclose(locals_["torch.sin"], np.cos(x), rtol=1e-12)  # ∂sin(x)/∂x = cos(x)
     np.testing.assert_allclose(locals_["torch.leaky_relu"], [1.0, 0.1, 1.0], rtol=1e-12)
     np.testing.assert_allclose(g.grad("x"), np.cos(x) + [1.0, 0.1, 1.0], rtol=1e-12)
+
+
+@needs_torch
+def test_the_graph_size_budget_holds_for_both_granularities():
+    from gradviz import GraphTooLarge
+    assert len(trace_file(TORCH_SAMPLES / "neuron.py", max_graph_nodes=7).nodes) == 7  # x, w, b, x·w, z, 0, relu
+    with pytest.raises(GraphTooLarge, match=r"neuron.py:forward: PyTorch's maximum would add 1 node "
+                                            r"to the 6 traced so far.*over --max-graph-nodes 6"):
+        trace_file(TORCH_SAMPLES / "neuron.py", max_graph_nodes=6)
+    # split into scalars, the dot alone is 3 products and a sum: past 8 nodes before the graph is done
+    with pytest.raises(GraphTooLarge, match=r"dot \(3,\) @ \(3,\) split into 3 products and 1 sums would add 4 nodes "
+                                            r"to the 7 traced so far.*use --granularity tensor"):
+        trace_file(TORCH_SAMPLES / "neuron.py", granularity="scalar", max_graph_nodes=8)
