@@ -404,3 +404,12 @@ def test_the_graph_size_budget_holds_for_both_granularities():
     with pytest.raises(GraphTooLarge, match=r"dot \(3,\) @ \(3,\) split into 3 products and 1 sums would add 4 nodes "
                                             r"to the 7 traced so far.*use --granularity tensor"):
         trace_file(TORCH_SAMPLES / "neuron.py", granularity="scalar", max_graph_nodes=8)
+
+
+@needs_torch
+def test_pytorch_rows_stay_out_of_the_table_of_numpy_operations():
+    from gradviz.ops import OPS
+    from gradviz.views.ops_table import ops_markdown
+    trace_file(TORCH_SAMPLES / "classifier.py")  # registers torch.addmm, torch.log_softmax, torch.nll_loss
+    assert OPS["torch.addmm"].kind.name == "pytorch" and OPS["torch.addmm"].family == "PyTorch"
+    assert ops_markdown() == (ROOT / "docs" / "numpy-coverage.md").read_text(encoding="utf-8")
