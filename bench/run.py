@@ -12,6 +12,8 @@ scaling plot (bench/scaling.png) and, with --readme, puts the table into bench/R
 4. Tensor granularity: the spiral MLP against hand-written NumPy and PyTorch CPU autograd.
 5. Big graphs: JSON (schema @2) written and read, the 300,000-operation chain through the CLI to JSON,
    and a million-node graph traced, differentiated and saved, with its peak memory.
+6. PyTorch front end: `gradviz trace samples/torch/neuron.py` as a whole process against torchviz drawing the
+   same neuron, both importing torch.
 """
 from __future__ import annotations
 
@@ -165,6 +167,41 @@ def bench_cli(repeat: int) -> None:
             ratio = t[renderer] / t["imports"]
             row(f"gradviz trace, {renderer} renderer", secs(t[renderer]), against(renderer),
                 f"{ratio:.2f}x", "<= 1.3x the floor", verdict(ratio <= 1.3))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- 6. the PyTorch front end against torchviz -------------------------------------------------------
+
+def bench_torch(repeat: int) -> None:
+    section(f"6. PyTorch model, whole process: gradviz trace samples/torch/neuron.py (tables + svg) against "
+            f"torchviz drawing the same neuron (peers/torchviz_neuron.py), median of {repeat}")
+    if not (installed("torch") and installed("torchviz") and shutil.which("dot")):
+        row("gradviz trace samples/torch/neuron.py", "skipped", "needs torch, torchviz and system dot")
+        return
+    import compileall
+
+    # torch and torchviz run from the bytecode pip compiled when installing them; an editable gradviz under
+    # PYTHONDONTWRITEBYTECODE would compile its own modules on every run: compile them once, as pip does
+    compileall.compile_dir(str(ROOT / "gradviz"), quiet=1)
+    py = sys.executable
+    tmp = Path(tempfile.mkdtemp(prefix="gradviz-bench-"))
+    try:
+        commands = {
+            "import torch": ([py, "-c", "import torch"], None),
+            "torchviz": ([py, str(BENCH / "peers" / "torchviz_neuron.py"), str(tmp / "t.svg")], None),
+            "gradviz": ([py, "-m", "gradviz", "trace", "samples/torch/neuron.py", "-o", str(tmp / "g.svg")],
+                        dict(os.environ, COLUMNS="100", GRADVIZ_RENDERER="system")),
+        }
+        times = process_times(commands, repeat)
+        t = {name: cpu for name, (cpu, _) in times.items()}  # CPU time, as section 1; wall time beside it
+        wall = {name: w for name, (_, w) in times.items()}
+        row("python -c 'import torch'", secs(t["import torch"]), f"wall {secs(wall['import torch'])}")
+        row("torch + torchviz, svg (peer)", secs(t["torchviz"]), f"wall {secs(wall['torchviz'])}")
+        row("gradviz trace samples/torch/neuron.py, svg", secs(t["gradviz"]),
+            f"vs torchviz {secs(t['torchviz'])}; wall {secs(wall['gradviz'])}, "
+            f"{wall['gradviz'] / wall['torchviz']:.2f}x",
+            f"{t['gradviz'] / t['torchviz']:.2f}x", "not slower", verdict(t["gradviz"] <= t["torchviz"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -535,13 +572,13 @@ def update_readme(path: Path, command: str, info: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["cli", "mlp", "scaling", "spiral", "big"], action="append",
+    parser.add_argument("--only", choices=["cli", "mlp", "scaling", "spiral", "big", "torch"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--max-nodes", type=int, default=1_000_000, help="largest graph of the scaling section")
     parser.add_argument("--repeat", type=int, default=5, help="runs per median (CLI and MLP sections)")
     parser.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
     args = parser.parse_args()
-    only = set(args.only or ["cli", "mlp", "scaling", "spiral", "big"])
+    only = set(args.only or ["cli", "mlp", "scaling", "spiral", "big", "torch"])
     info = machine()
     print(f"Machine: {info}")
     sizes = [n for n in (1_000, 10_000, 100_000, 1_000_000) if n <= args.max_nodes]
@@ -555,6 +592,8 @@ def main() -> None:
         bench_spiral(max(args.repeat, 20))
     if "big" in only:
         bench_big(3)
+    if "torch" in only:
+        bench_torch(args.repeat)
     if args.readme:
         update_readme(BENCH / "README.md", " ".join(["python bench/run.py"] + sys.argv[1:]), info)
 

@@ -45,11 +45,15 @@ def trace_file(path: str | Path, name: str = "forward", granularity: str = "auto
                overrides: dict[str, str] | None = None, params: list[str] | None = None,
                consts: tuple[str, ...] = (), max_graph_nodes: int | None = None) -> Graph:
     """Load a model file and trace its function NAME (default `forward`); overrides are --set NAME=VALUE
-    texts; params, consts and max_graph_nodes as for trace()."""
+    texts; params, consts and max_graph_nodes as for trace(). A file that imports torch is traced from the
+    graph PyTorch records (gradviz.torch_trace; `pip install "gradviz[torch]"`)."""
     from .backward import backward
-    from .loader import load
+    from .loader import load, uses_torch
     from .trace import run
 
+    if uses_torch(Path(path)):
+        from .torch_trace import trace_file as trace_torch_file
+        return trace_torch_file(Path(path), name, granularity, seed_grad, overrides, params, consts, max_graph_nodes)
     model = load(f"{path}:{name}", overrides, params, consts)
     graph = run(model.fn, model.leaves, granularity, model.state, max_graph_nodes)
     graph.source = model.source

@@ -366,13 +366,19 @@ def check(
     Example: gradviz check samples/neuron.py
     """
     from .check import check as run_check
-    from .loader import load
+    from .loader import load, split_target, uses_torch
     from .views.check_table import check_json, check_tables
 
     if format_ not in ("text", "json"):
         raise GradvizError(f"--format {format_}: choose text or json")
-    model = load(target, _sets(set_))
-    report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state, max_graph_nodes)
+    path, name = split_target(target)
+    if uses_torch(path):
+        from .torch_trace import check as check_torch
+        from .torch_trace import load as load_torch
+        report = check_torch(load_torch(path, name, _sets(set_)), granularity, rtol, atol, max_graph_nodes)
+    else:
+        model = load(target, _sets(set_))
+        report = run_check(model.fn, model.leaves, granularity, rtol, atol, model.state, max_graph_nodes)
     if format_ == "json":
         sys.stdout.write(check_json(report))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import sys
 import types
 from dataclasses import dataclass, field
@@ -17,6 +18,28 @@ from .errors import ModelError
 from .trace import State, where, _describe, _display, _message
 
 MAX_DEPTH = 3  # steps from a global to a parameter: model.layers[1].W is three
+
+_IMPORTS_TORCH = re.compile(r"^[ \t]*(?:import[ \t]+(?:[\w.]+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*torch\b"
+                            r"|from[ \t]+torch\b)", re.M)
+
+
+INSTALL_TORCH = 'pip install "gradviz[torch]"'
+
+
+def require_torch(path: Path) -> None:
+    """A model that uses PyTorch, where torch is not installed: one line saying how to install it."""
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        raise ModelError(f"{path} uses PyTorch, which is not installed here: {INSTALL_TORCH}")
+
+
+def uses_torch(path: Path) -> bool:
+    """Does the model file import torch? Read from its text: a NumPy model imports neither torch nor
+    gradviz's PyTorch front end (torch_trace.py), which such a model is traced by."""
+    try:
+        return _IMPORTS_TORCH.search(path.read_bytes().decode("utf-8", errors="replace")) is not None
+    except OSError:
+        return False
 
 
 @dataclass
@@ -68,6 +91,8 @@ def load_module(path: Path) -> types.ModuleType:
         raise ModelError(f"cannot read {path}: {exc.strerror}")
     except UnicodeDecodeError:
         raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)")
+    if _IMPORTS_TORCH.search(source):  # before running it: one line on how to install, not a traceback
+        require_torch(path)
     filename = str(path.resolve())
     try:
         code = compile(source, filename, "exec")

@@ -17,10 +17,13 @@ file an earlier block wrote. What each kind of block means:
   page's last `gradviz` command, with its --set, --granularity, --params and --const, and it must appear in
   that command's printed output. A number is equal to the computed one up to half a unit of its last digit.
   Every plain-arithmetic step of the notes' working (`15 · 16 · 4`) must come to the same result.
+
+A page that needs an optional package (NEEDS: the PyTorch page needs torch) is skipped where it is absent.
 """
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import json
 import math
 import os
@@ -47,6 +50,8 @@ NOT_RUN = {
     "pytest": "it is the test suite this test belongs to",
     "mkdocs build --strict": ".ci/run builds the site",
 }
+# Pages that need an optional package, and its extra: skipped, saying so, where the package is not installed.
+NEEDS = {"howto/pytorch.md": ("torch", "torch")}
 PIP_INSTALL = re.compile(r"^pip install [^&]*(&&\s*|$)")  # the tests run in the environment pip install made
 
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+)\s*(?P<lang>[\w-]*)(?P<attrs>.*)$")
@@ -346,6 +351,9 @@ def computed_value(graph, label: str) -> np.ndarray:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(DOCS)))
 def test_page_runs_and_its_numbers_hold(page: Path, tmp_path: Path) -> None:
+    need = NEEDS.get(page.relative_to(DOCS).as_posix())
+    if need is not None and importlib.util.find_spec(need[0]) is None:
+        pytest.skip(f'{need[0]} is not installed (pip install "gradviz[{need[1]}]")')
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
     Page(page, tmp_path).run()
 

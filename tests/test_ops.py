@@ -116,4 +116,6 @@ def test_unbroadcast_sums_over_broadcast_axes():
 def test_every_op_has_a_rule_per_argument_and_a_spelling():
     for op in OPS.values():
         assert op.rules and all(r.startswith("∂") for r in op.rules), op.name
-        assert op.spellings() or op.name in ("logabsdet", "norm2"), op.name  # those two: reached through others
+        # logabsdet, norm2: reached through others; PyTorch's autograd nodes (registered by a PyTorch trace in
+        # this process): read from its graph, never written in a NumPy model
+        assert op.spellings() or op.name in ("logabsdet", "norm2") or op.family == "PyTorch", op.name

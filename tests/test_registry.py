@@ -244,7 +244,8 @@ def test_gradviz_ops_lists_every_family_with_its_rows(capsys):
     console = Console(width=100, record=True)
     console.print(ops_table())
     text = console.export_text()
-    positions = [text.index(f"\n{family}") for family in families() if not families()[family][0].custom]
+    positions = [text.index(f"\n{family}") for family, entries in families().items()
+                 if not entries[0].custom and any(e.spellings() for e in entries)]  # PyTorch's rows: none to write
     assert positions == sorted(positions)  # one table per family, in the registry's order
     for needle in ("np.linalg.det", "det(A)·(A⁻¹)ⱼᵢ", "np.einsum", "x.var", "zero derivative"):
         assert needle in text
