@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from gradviz.backward import backward  # noqa: E402
 from gradviz.loader import load  # noqa: E402
 from gradviz.trace import run  # noqa: E402
+
 from nnfs_backward import forward_backward  # noqa: E402
 
 

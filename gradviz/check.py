@@ -22,7 +22,7 @@ from .graph import Graph
 from .inputs import Input
 from .ops import OPS
 from .tolerances import ATOL, RTOL
-from .trace import State, run, where, _message
+from .trace import State, _message, run, where
 
 
 def step(x: Any) -> Any:

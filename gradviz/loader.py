@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .errors import ModelError
-from .trace import State, where, _describe, _display, _message
+from .trace import State, _describe, _display, _message, where
 
 MAX_DEPTH = 3  # steps from a global to a parameter: model.layers[1].W is three
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import dis
 import gc
-import math
 import operator
 import os
 import sys
@@ -26,9 +25,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import idioms
 from .budget import Budget, GraphTooLarge, OverBudget
 from .errors import GradvizError, ModelError, UnsupportedOperation
-from . import idioms
 from .graph import Edge, Graph, Node
 from .ops import Entry
 from .ops.structural import CUT, Structural, current

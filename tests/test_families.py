@@ -6,8 +6,7 @@ import inspect
 import string
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import gradviz
 from gradviz.ops import REGISTRY

@@ -4,8 +4,8 @@ bound to NumPy's own signature (an argument an entry does not declare is refused
 from __future__ import annotations
 
 import inspect
-import re
 import operator
+import re
 
 import numpy as np
 import pytest

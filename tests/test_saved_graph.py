@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import gradviz
 from gradviz.graph import Graph, SavedGraphError
 from gradviz.views.dot import to_dot
 from gradviz.views.render import render
+
 from test_trace import build, programs
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -154,6 +154,7 @@ def tensor_dict() -> dict:
 def test_a_tampered_graph_is_refused_in_one_line_or_shown(d):
     """Whatever a stranger's JSON holds, reading and showing it ends in a SavedGraphError or a drawing."""
     from rich.console import Console
+
     from gradviz.views.mermaid import to_mermaid
     from gradviz.views.table import print_tables
 
@@ -271,6 +272,7 @@ def tampered_v2(draw):
 @given(tampered_v2())
 def test_a_tampered_v2_graph_is_refused_in_one_line_or_shown(d):
     from rich.console import Console
+
     from gradviz.views.mermaid import to_mermaid
     from gradviz.views.table import print_tables
 

@@ -7,7 +7,6 @@ import json
 import re
 
 import numpy as np
-
 from rich.console import Group
 from rich.text import Text
 
