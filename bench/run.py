@@ -284,7 +284,7 @@ def bench_scaling(sizes: list[int], plot: Path | None) -> None:
             t_write = median_time(graph.to_json_bytes, repeat)
             del graph
             gradviz.Graph.from_json(text)
-            t_read = median_time(lambda: gradviz.Graph.from_json(text), repeat)
+            t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), repeat)
             del text
             t = median_time(fn, repeat)
             results[kind].append((nodes, t / nodes, peak / nodes, t_write / nodes, t_read / nodes))
@@ -458,13 +458,13 @@ def bench_big(repeat: int) -> None:
     text = graph.to_json_bytes()  # once untimed, as for @1 below
     t_write = median_time(graph.to_json_bytes, repeat)
     gradviz.Graph.from_json(text)
-    t_read = median_time(lambda: gradviz.Graph.from_json(text), repeat)
+    t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), repeat)
     size = len(text)
     # the schema before: @1, written as gradviz wrote it (json, one object per node and edge), read by from_json
     text1 = stdlib_json.dumps(graph.to_dict(), ensure_ascii=False)
-    t_write1 = median_time(lambda: stdlib_json.dumps(graph.to_dict(), ensure_ascii=False), 1)
+    t_write1 = median_time(lambda graph=graph: stdlib_json.dumps(graph.to_dict(), ensure_ascii=False), 1)
     gradviz.Graph.from_json(text1)
-    t_read1 = median_time(lambda: gradviz.Graph.from_json(text1), 1)
+    t_read1 = median_time(lambda text1=text1: gradviz.Graph.from_json(text1), 1)
     size1 = len(text1.encode("utf-8"))
     del text1
     label = f"300,000-op chain ({len(graph.nodes):,} nodes + {len(graph.edges):,} edges)"

@@ -113,15 +113,20 @@ def test_keyword_arguments_follow_numpys_signature_and_the_rest_are_refused(entr
     assert set(entry.operands) | set(entry.options) <= names, (entry.name, func)
     args, kwargs = entry.examples[0]
     f0, leaves, _ = _model(entry, args, kwargs)
+    template, _ = _leaves(args)
     for name in _refusable(entry, func):
-        template, _ = _leaves(args)
-
-        def f(**values):
-            return func(*_rebuild(template, values), **{**kwargs, name: SENTINEL})
-
-        f.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in leaves])
+        f = _passing(func, template, {**kwargs, name: SENTINEL}, leaves)
         with pytest.raises(GradvizError, match=rf"\(\.\.\., {name}=\) is not supported"):
             gradviz.trace(f, granularity="tensor", **leaves)
+
+
+def _passing(func, template, kwargs, leaves):
+    """A model of the leaves calling func with these keyword arguments."""
+    def f(**values):
+        return func(*_rebuild(template, values), **kwargs)
+
+    f.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in leaves])
+    return f
 
 
 X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
