@@ -22,7 +22,8 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     try:
         seeds = np.broadcast_to(np.asarray(1.0 if seed is None else seed, dtype=float), out_shape)
     except ValueError:
-        raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape {out_shape}")
+        raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape "
+                           f"{out_shape}") from None
     if scalar:
         for n in nodes:
             n.grad = None if n.kind == "const" else 0.0

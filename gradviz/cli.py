@@ -207,9 +207,9 @@ def render(
     try:
         text = Budget(max_graph_nodes).read(saved)  # a graph too large to read is refused before it is read
     except FileNotFoundError:
-        raise SavedGraphError(f"no such file: {saved}")
+        raise SavedGraphError(f"no such file: {saved}") from None
     except OSError as exc:
-        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}")
+        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}") from exc
     graph = Graph.from_json(text, str(saved))
     if wrt is not None:
         from .views.dot import wrt_edges

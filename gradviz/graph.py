@@ -476,11 +476,11 @@ def _json_error(text: str | bytes, origin: str) -> Any:
     try:
         return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except UnicodeDecodeError:
-        raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
+        raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}")
+        raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
     except RecursionError:
-        raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)")
+        raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)") from None
 
 
 def _num(value: Any) -> Any:
@@ -860,7 +860,7 @@ def _output_v2(raw: Any, n: int, granularity: str, fail: Any) -> Any:
         if not ids.size or ids.dtype != object or any(type(i) is not int or not 0 <= i < n for i in ids.ravel()):
             raise ValueError
     except (TypeError, ValueError, RecursionError):
-        raise fail("output", "expected a node id or a rectangular list of node ids")
+        raise fail("output", "expected a node id or a rectangular list of node ids") from None
     return ids.astype(np.int64)
 
 
@@ -908,7 +908,7 @@ def _array(raw: Any, shape: list | None, granularity: str, fail: Any, where: str
             raise ValueError
         values = np.array([number(v) for v in arr.ravel().tolist()], dtype=float).reshape(arr.shape)
     except (TypeError, ValueError, OverflowError, RecursionError):
-        raise fail(where, "expected a number or a rectangular list of numbers")
+        raise fail(where, "expected a number or a rectangular list of numbers") from None
     if shape is not None and list(values.shape) != shape:
         raise fail(where, f"shape {list(values.shape)} does not match the node's shape {shape}")
     if granularity == "scalar":
@@ -930,7 +930,7 @@ def _output(raw: Any, index: dict[str, int], granularity: str, fail: Any) -> Any
         if not ids.size or ids.dtype != object or any(not isinstance(i, str) or i not in index for i in ids.ravel()):
             raise ValueError
     except (TypeError, ValueError, RecursionError):
-        raise fail("output", "expected a node id or a rectangular list of node ids")
+        raise fail("output", "expected a node id or a rectangular list of node ids") from None
     return np.vectorize(index.__getitem__, otypes=[np.int64])(ids)
 
 

@@ -65,14 +65,14 @@ def load_module(path: Path) -> types.ModuleType:
     try:
         source = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror}")
+        raise ModelError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError:
-        raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)")
+        raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)") from None
     filename = str(path.resolve())
     try:
         code = compile(source, filename, "exec")
     except SyntaxError as exc:
-        raise ModelError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}")
+        raise ModelError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
     module = types.ModuleType(f"gradviz_model_{abs(hash(filename))}")
     module.__file__ = filename
     sys.modules[module.__name__] = module
@@ -97,7 +97,7 @@ def parse_value(name: str, text: str) -> np.ndarray:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError:
-        raise ModelError(f"--set {name}={text}: not a number or a JSON list")
+        raise ModelError(f"--set {name}={text}: not a number or a JSON list") from None
     return as_leaf_value(name, raw, f"--set {name}={text}")
 
 
@@ -107,7 +107,7 @@ def as_leaf_value(name: str, raw: Any, origin: str) -> np.ndarray:
     try:
         value = np.array(raw, dtype=float)
     except (TypeError, ValueError):
-        raise ModelError(f"{origin}: leaf {name!r} is not a number or a rectangular list of numbers")
+        raise ModelError(f"{origin}: leaf {name!r} is not a number or a rectangular list of numbers") from None
     return value
 
 

@@ -427,7 +427,7 @@ def _const_value(x: Any) -> np.ndarray:
     try:
         value = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
-        raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}")
+        raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}") from None
     return value
 
 
