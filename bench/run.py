@@ -204,13 +204,13 @@ def mlp_micrograd():
     from micrograd.engine import Value
     from micrograd.nn import MLP as MicroMLP
     model = MicroMLP(16, [32, 32, 1])
-    for layer, (W, b) in zip(model.layers, [("W1", "b1"), ("W2", "b2"), ("W3", "b3")]):
+    for layer, (W, b) in zip(model.layers, [("W1", "b1"), ("W2", "b2"), ("W3", "b3")], strict=True):
         for j, neuron in enumerate(layer.neurons):
             for i, wi in enumerate(neuron.w):
                 wi.data = float(MLP[W][i, j])
             neuron.b.data = float(MLP[b][j])
     loss = Value(0.0)
-    for x, y in zip(X.tolist(), Y.tolist()):
+    for x, y in zip(X.tolist(), Y.tolist(), strict=True):
         d = model(x) - y
         loss = loss + d * d
     loss.backward()

@@ -36,7 +36,7 @@ def median_times(fns: list, repeat: int) -> list[float]:
     busy machine do not count."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, ts in zip(fns, times):
+        for fn, ts in zip(fns, times, strict=True):
             start = time.process_time()
             fn()
             ts.append(time.process_time() - start)

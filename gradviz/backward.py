@@ -27,7 +27,7 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     if scalar:
         for n in nodes:
             n.grad = None if n.kind == "const" else 0.0
-        for i, s in zip(graph.output_ids(), seeds.ravel().tolist()):
+        for i, s in zip(graph.output_ids(), seeds.ravel().tolist(), strict=True):
             out = nodes[i]
             out.grad = s if out.grad is None else out.grad + s  # an output that is a constant still has ∂out/∂out
         for e in reversed(edges):

@@ -43,7 +43,7 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
             raise GradvizError(f"custom_op {name}: give one rule per input ({', '.join(params)}), "
                                f"not {len(rules)}")
         call = f"{name}({','.join(params)})"
-        rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params))
+        rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params, strict=True))
 
         def local(*args):
             got = partials(*args)

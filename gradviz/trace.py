@@ -223,7 +223,7 @@ class Tracer:
     def scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
         """Scalar x + y, elementwise: one sum node per element of out."""
         sum_node = self.sum_node
-        ids = [sum_node(v, ab) for v, ab in zip(out.ravel().tolist(), zip(refs[0], refs[1]))]
+        ids = [sum_node(v, ab) for v, ab in zip(out.ravel().tolist(), zip(refs[0], refs[1], strict=True), strict=True)]
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
     def sum_node(self, value: float, srcs: Any) -> int:
@@ -364,7 +364,7 @@ class Tracer:
             if node.kind == "op" and node.name is None:
                 node.name = var
             return
-        for i, text in zip(v.ref.ravel().tolist(), _index_texts(v.ref.shape)):
+        for i, text in zip(v.ref.ravel().tolist(), _index_texts(v.ref.shape), strict=True):
             node = nodes[i]
             if node.kind == "op" and node.name is None:
                 node.name = var + text
@@ -628,7 +628,7 @@ class _Frames:
             frame = frame.f_back
         stack.reverse()
         old, same = self.stack, 0
-        for a, b in zip(old, stack):
+        for a, b in zip(old, stack, strict=False):
             if a is not b:
                 break
             same += 1

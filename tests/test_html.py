@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_numbers_are_embedded_at_full_precision(pages):
     graph = trace_file(SAMPLES / "softmax_cce.py")
     data = page_data(pages["softmax_cce"])
     assert [n["label"] for n in data["nodes"]] == [graph.label(n.id) for n in graph.nodes]
-    for node, item in zip(graph.nodes, data["nodes"]):
+    for node, item in zip(graph.nodes, data["nodes"], strict=True):
         assert item["value"] == node.value  # the same double: JSON carries the shortest round-trip form
         assert item["grad"] == (None if node.kind == "const" else node.grad)
     spiral = trace_file(SAMPLES / "spiral_mlp.py")
@@ -95,7 +96,7 @@ def highlighted(page: Page) -> set[tuple[str, str]]:
 
 def path_pairs(paths: list[dict]) -> set[tuple[str, str]]:
     """Consecutive labels of explain's paths, output first: the edges (input, result) they go through."""
-    return {(b, a) for p in paths for a, b in zip(p["labels"], p["labels"][1:])}
+    return {(b, a) for p in paths for a, b in pairwise(p["labels"])}
 
 
 def unwrapped(text: str) -> list[str]:

@@ -235,7 +235,7 @@ def test_random_expressions_match_central_finite_differences(program, granularit
     assume(not any(n.nondiff for n in g.nodes))  # at a kink the derivative does not exist
     assert np.isclose(g.output_value, f(*leaves))
     h = 1e-6
-    for name, leaf in zip("abc", leaves):
+    for name, leaf in zip("abc", leaves, strict=True):
         numeric = np.zeros_like(leaf)
         for idx in np.ndindex(leaf.shape):
             up = [x.copy() for x in leaves]

@@ -35,7 +35,7 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
     call = f"{name}({','.join(variables)})"
     rules = (rules,) if isinstance(rules, str) else rules
-    rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}" for r, v in zip(rules, variables))
+    rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}" for r, v in zip(rules, variables, strict=True))
     label = label or f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(variables))) + ")"
     at = at or (0.7, -0.4, 1.3)[:len(variables)]
     examples = examples or ((tuple(np.array([a, a + 0.25]) for a in at), {}),)

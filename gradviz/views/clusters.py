@@ -68,7 +68,7 @@ def plan(graph: Graph) -> Plan:
     block_of, call_of = {}, {}
     for b, block in enumerate(blocks):
         for k, ids in enumerate(block.calls):
-            for twin, i in zip(block.nodes, ids):
+            for twin, i in zip(block.nodes, ids, strict=True):
                 shown[i], block_of[i], call_of[i] = twin, b, k
     return Plan(blocks, shown, block_of, call_of)
 

@@ -87,7 +87,7 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         line = f"  n{node.id} [{_attrs(attrs)}, label=<{_node_label(graph, node.id)}>];"
         b = layers.block_of.get(node.id)
         (lines if b is None else boxes[b]).append(line)
-    for b, (block, members) in enumerate(zip(layers.blocks, boxes)):
+    for b, (block, members) in enumerate(zip(layers.blocks, boxes, strict=True)):
         lines += [f"  subgraph cluster_{b} {{",
                   f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; label=<{_block_title(block, True)}>;']
         lines += ["  " + m for m in members] + ["  }"]
@@ -249,7 +249,7 @@ def _combined(edges: list[Edge], chains: list[Any]) -> Any:
     """The chains (or their magnitudes) of edges drawn as one, summed per value they leave (the gradient a
     layer sends back to that input); several values (the elements of a leaf at scalar granularity) side by side."""
     sums: dict[int, Any] = {}
-    for e, c in zip(edges, chains):
+    for e, c in zip(edges, chains, strict=True):
         sums[e.src] = sums.get(e.src, 0.0) + np.asarray(c, dtype=float)
     if len(sums) == 1:
         return next(iter(sums.values()))

@@ -100,7 +100,7 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{grouped(src)}ᵢ")
     elif style == "variables":
         names = op.variables
-        found = dict(zip(names, inputs))
+        found = dict(zip(names, inputs, strict=False))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
         if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):

@@ -86,7 +86,7 @@ def page_data(graph: Graph) -> dict:
               "upstream": _numbers(e.upstream), "chain": _numbers(e.chain),
               "const": graph.nodes[e.src].kind == "const"} for e in graph.edges]
     if graph.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share of it
-        for item, obj in zip(nodes + edges, graph.nodes + graph.edges):
+        for item, obj in zip(nodes + edges, graph.nodes + graph.edges, strict=True):
             item["tangent"] = _numbers(obj.tangent)
     all_steps = backward_steps(graph)
     return {
