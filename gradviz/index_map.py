@@ -41,7 +41,7 @@ def sources(call: Callable[[list[np.ndarray]], Any], shapes: list[tuple[int, ...
     starts = np.cumsum([0] + sizes)
     # float numbers (exact below 2⁵³): a call may write NaN, inf or 0.5 among them, as into the values
     numbered = [np.arange(start + 1, start + n + 1, dtype=float).reshape(shape)
-                for start, n, shape in zip(starts.tolist(), sizes, shapes, strict=True)]
+                for start, n, shape in zip(starts[:-1].tolist(), sizes, shapes, strict=True)]
     first = outputs(call(numbered))
     if copies_only:
         return [np.asarray(m).astype(np.int64) - 1 for m in first]
