@@ -153,7 +153,8 @@ def bench_cli(repeat: int) -> None:
         row("import numpy, rich, typer, graphviz", secs(t["imports"]), f"wall {secs(wall['imports'])}", "",
             "the floor")
         row("gradviz --help (imports no NumPy)", secs(t["help"]), against("help"), f"{t['help'] / t['imports']:.2f}x")
-        for peer, what in (("micrograd", "micrograd + graphviz, svg (peer)"), ("torchviz", "torch + torchviz, svg (peer)")):
+        for peer, what in (("micrograd", "micrograd + graphviz, svg (peer)"),
+                           ("torchviz", "torch + torchviz, svg (peer)")):
             if peer in t:
                 row(what, secs(t[peer]), against(peer), f"{t[peer] / t['imports']:.2f}x")
             else:
@@ -228,7 +229,8 @@ def micrograd_nodes(root) -> int:
 
 
 def bench_mlp(repeat: int) -> None:
-    section(f"2. Engine at scale: scalar MLP 16-32-32-1 over 20 samples, trace + backward, CPU time, median of {repeat}")
+    section("2. Engine at scale: scalar MLP 16-32-32-1 over 20 samples, trace + backward, CPU time, "
+            f"median of {repeat}")
     graph = mlp_gradviz()
     nodes, edges = len(graph.nodes), len(graph.edges)
     if not installed("micrograd"):
@@ -269,7 +271,8 @@ def wide_sum(x):
 
 
 def bench_scaling(sizes: list[int], plot: Path | None) -> None:
-    section("3. Scaling: trace + backward, JSON written and read, CPU time per node; peak memory per node (10^3 -> 10^6)")
+    section("3. Scaling: trace + backward, JSON written and read, CPU time per node; "
+            "peak memory per node (10^3 -> 10^6)")
     results: dict[str, list[tuple[int, float, float, float, float]]] = {"chain": [], "wide sum": []}
     for n in sizes:
         repeat = 5 if n <= 10_000 else 3 if n <= 100_000 else 1
@@ -289,7 +292,8 @@ def bench_scaling(sizes: list[int], plot: Path | None) -> None:
             t = median_time(fn, repeat)
             results[kind].append((nodes, t / nodes, peak / nodes, t_write / nodes, t_read / nodes))
             row(f"{kind}: {nodes:,} nodes, {edges:,} edges", f"{t / nodes * 1e6:.2f} us/node",
-                f"{peak / nodes:,.0f} B/node; JSON write {t_write / nodes * 1e6:.2f}, read {t_read / nodes * 1e6:.2f} us/node",
+                f"{peak / nodes:,.0f} B/node; JSON write {t_write / nodes * 1e6:.2f}, "
+                f"read {t_read / nodes * 1e6:.2f} us/node",
                 f"{peak / (nodes + edges):,.0f} B per node+edge")
     names = ("time per node", "memory per node", "JSON write per node", "JSON read per node")
     for kind, points in results.items():
@@ -390,7 +394,8 @@ def spiral_torch():
 
 def bench_spiral(repeat: int) -> None:
     global SX, SY
-    section(f"4. Tensor granularity: spiral MLP 2-64-3, softmax cross-entropy, trace + backward, CPU time, median of {repeat}")
+    section("4. Tensor granularity: spiral MLP 2-64-3, softmax cross-entropy, trace + backward, CPU time, "
+            f"median of {repeat}")
     if installed("torch"):
         import torch
         torch.set_num_threads(1)
@@ -451,7 +456,8 @@ print(time.process_time() - start, time.perf_counter() - start_wall, peak_rss(),
 
 
 def bench_big(repeat: int) -> None:
-    section(f"5. Big graphs: JSON (schema @2) and the CLI, a chain of np.tanh on a scalar, CPU time, median of {repeat}")
+    section("5. Big graphs: JSON (schema @2) and the CLI, a chain of np.tanh on a scalar, CPU time, "
+            f"median of {repeat}")
     import json as stdlib_json
     graph = gradviz.trace(chain_model(300_000), granularity="scalar", x=0.5)
     items = len(graph.nodes) + len(graph.edges)
@@ -483,7 +489,8 @@ def bench_big(repeat: int) -> None:
         py = sys.executable
         exe = Path(py).with_name("gradviz")
         cmd = ([str(exe)] if exe.exists() else [py, "-m", "gradviz"]) + [
-            "trace", "bench/models/chain_300k.py", "-g", "scalar", "--no-table", "-f", "json", "-o", str(tmp / "c.json")]
+            "trace", "bench/models/chain_300k.py", "-g", "scalar", "--no-table", "-f", "json",
+            "-o", str(tmp / "c.json")]
         t, t_wall = process_times({"cli": (cmd, env)}, repeat)["cli"]
         row("gradviz trace chain_300k.py -g scalar -f json", secs(t), f"whole process; wall {secs(t_wall)}",
             f"{t / 5:.2f}x of target", "<= 5 s", verdict(t <= 5))
@@ -493,7 +500,8 @@ def bench_big(repeat: int) -> None:
                              env=dict(env, PYTHONPATH=str(ROOT)), cwd=ROOT).stdout.split()
         seconds, seconds_wall, rss, nodes = float(out[0]), float(out[1]), int(out[2]), int(out[3])
         size = (tmp / "big.json").stat().st_size / 1e6
-        row(f"{nodes:,} nodes: trace + backward + save JSON", secs(seconds), f"{size:.0f} MB; wall {secs(seconds_wall)}",
+        row(f"{nodes:,} nodes: trace + backward + save JSON", secs(seconds),
+            f"{size:.0f} MB; wall {secs(seconds_wall)}",
             f"{seconds / 15:.2f}x of target", "<= 15 s", verdict(seconds <= 15))
         row(f"{nodes:,} nodes: peak memory (max RSS)", f"{rss / 2**30:.2f} GiB", "the whole process",
             f"{rss / (1.5 * 2**30):.2f}x of target", "<= 1.5 GiB", verdict(rss <= 1.5 * 2**30))

@@ -760,7 +760,8 @@ def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
         return None
     grad_types = set(map(type, grads))
     if not (grad_types <= _FLOAT or (grad_types <= _FLOAT_OR_NONE and grads.count(None) <= consts
-                                     and all(g is not None or k == "const" for g, k in zip(grads, kinds, strict=True)))):
+                                     and all(g is not None or k == "const"
+                                             for g, k in zip(grads, kinds, strict=True)))):
         return None
     cluster_ids = [c for c in clusters if c is not None]
     if not (set(map(type, cluster_ids)) <= {int} and all(0 <= c < n_clusters for c in cluster_ids)):

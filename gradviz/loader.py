@@ -122,7 +122,8 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     names = [p.name for p in params]
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} (leaves: {', '.join(names)})")
+        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} "
+                         f"(leaves: {', '.join(names)})")
     values, constants = {}, {}
     for p in params:
         default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)

@@ -109,7 +109,8 @@ def write(graph: Graph, fmt: str, path: Path, rankdir: str | None = None, wrt: s
     return renderer
 
 
-def write_steps(graph: Graph, path: Path, rankdir: str | None = None, collapse: bool = False, force: bool = False) -> str:
+def write_steps(graph: Graph, path: Path, rankdir: str | None = None, collapse: bool = False,
+                force: bool = False) -> str:
     """`trace --steps`: the explorer opened on backprop's first step, written to path; returns the renderer."""
     from .views.html import to_html
 

@@ -154,7 +154,8 @@ class Tracer:
         self.graph.edges.extend(map(Edge, srcs, [nid] * len(srcs), range(len(srcs)), locals_))
         return nid
 
-    def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list, nondiff: Any = None) -> np.ndarray:
+    def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list,
+                 nondiff: Any = None) -> np.ndarray:
         """Scalar granularity: one node per element of values, each with `arity` edges; srcs and locs list the
         edges node by node."""
         ids = self._add_nodes("op", op, values, nondiff=nondiff, arity=arity)

@@ -264,8 +264,10 @@ def contract(ins: list[str], arrays: list, out: str) -> np.ndarray:
     def size(cs):
         return math.prod(sizes[c] for c in cs)
 
-    am = np.transpose(a, [sa.index(c) for c in batch + free_a + summed]).reshape(size(batch), size(free_a), size(summed))
-    bm = np.transpose(b, [sb.index(c) for c in batch + summed + free_b]).reshape(size(batch), size(summed), size(free_b))
+    am = np.transpose(a, [sa.index(c) for c in batch + free_a + summed])
+    am = am.reshape(size(batch), size(free_a), size(summed))
+    bm = np.transpose(b, [sb.index(c) for c in batch + summed + free_b])
+    bm = bm.reshape(size(batch), size(summed), size(free_b))
     made = batch + free_a + free_b
     r = np.matmul(am, bm).reshape([sizes[c] for c in made])
     return np.transpose(r, [made.index(c) for c in out])

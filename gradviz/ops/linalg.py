@@ -90,7 +90,8 @@ def _einsum_spec(operands, optimize=False):
         raise ValueError("more operands than subscripts, or fewer")
     used = set(subscripts)
     spare = [c for c in _POOL if c not in used]
-    width = max((_nd(v) - len(t.replace("...", "")) for t, v in zip(terms, values, strict=True) if "..." in t), default=0)
+    width = max((_nd(v) - len(t.replace("...", "")) for t, v in zip(terms, values, strict=True) if "..." in t),
+                default=0)
     ell = spare[:width]
     ins = []
     for t, v in zip(terms, values, strict=True):
@@ -156,7 +157,8 @@ def _kron(tracer, a, b):
     la, lb = _letters(n), _letters(n, "".join(_letters(n)))
     pairs = "".join(x + y for x, y in zip(la, lb, strict=True))
     sa, sb = np.shape(getattr(a, "value", a)), np.shape(getattr(b, "value", b))
-    return np.reshape(np.einsum(f"{''.join(la)},{''.join(lb)}->{pairs}", a, b), tuple(p * q for p, q in zip(sa, sb, strict=True)))
+    return np.reshape(np.einsum(f"{''.join(la)},{''.join(lb)}->{pairs}", a, b),
+                      tuple(p * q for p, q in zip(sa, sb, strict=True)))
 
 
 def _multi_dot(tracer, arrays):

@@ -340,7 +340,8 @@ register(Entry("array", WRITES, (RULE,), STRUCTURAL, (), (), ("np.array([a, b])"
                note="a nested list of traced numbers or arrays becomes one array of their nodes",
                examples=((([_M[0], _M[1]],), {}),)))
 register(Entry("asarray", WRITES, (RULE,), STRUCTURAL, (), (), ("np.asarray([a, b])",), "asarray({0})", ("a",),
-               ("order", "copy"), np.asarray, spec=lambda tracer, a, order=None, copy=None: _array_spec(tracer, a, order),
+               ("order", "copy"), np.asarray,
+               spec=lambda tracer, a, order=None, copy=None: _array_spec(tracer, a, order),
                examples=((([_M[0], _M[1]],), {}),)))
 register(Entry("copy", WRITES, ("copy(x) = x: the same nodes, a new array for the writes that follow",),
                None, (np.copy,), ("copy",), ("x.astype(float)",), operands=("a",), options=("order",),
@@ -510,5 +511,6 @@ for _name, _func in MATH.items():
 CUT = register(Entry("cut", WRITES, ("∂(x taken as a number)/∂x = 0: the gradient stops here",), ELEMENTWISE,
                      (), (), ("float(x)", "int(x)", "x.item()", "range(n)", "x[i:j] with traced i, j", "x // y"),
                      "{0} taken as a number", ("x",), (), lambda x: x, lambda x, out: 0.0,
-                     variables=("x",), zero=True, note="where Python needs a plain number, the traced value gives its value "
-                     "and its gradient stops; one warning names the file:line"))
+                     variables=("x",), zero=True,
+                     note="where Python needs a plain number, the traced value gives its value "
+                          "and its gradient stops; one warning names the file:line"))

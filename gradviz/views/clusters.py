@@ -119,7 +119,8 @@ def tail(graph: Graph, n: int) -> tuple[Graph, int]:
             edge = Edge(new_id[e.src], node.id, e.arg, e.local)
             edge.upstream, edge.chain = e.upstream, e.chain
             sub.edges.append(edge)
-    sub.output = np.vectorize(new_id.get)(graph.output) if isinstance(graph.output, np.ndarray) else new_id[graph.output]
+    sub.output = (np.vectorize(new_id.get)(graph.output) if isinstance(graph.output, np.ndarray)
+                  else new_id[graph.output])
     sub.leaves = {k: np.vectorize(new_id.get)(v) if isinstance(v, np.ndarray) else new_id[v]
                   for k, v in graph.leaves.items() if all(i in new_id for i in np.ravel(v).tolist())}
     return sub, len(graph.nodes) - len(order)

@@ -103,7 +103,8 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         found = dict(zip(names, inputs, strict=False))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
-        if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
+        if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])",
+                     rest):
             return printable(rule)
         whole = rhs.strip() in found
         rhs = pattern.sub(lambda m: found[m.group(1)] if whole else grouped(found[m.group(1)]), rhs)
@@ -114,7 +115,8 @@ def partial(graph: "Graph", edge: "Edge") -> str:
 
 def grouped(label: str) -> str:
     """A label inside a formula: in parentheses when it is itself an expression."""
-    return f"({label})" if any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label) else label
+    expression = any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label)
+    return f"({label})" if expression else label
 
 
 def local_line(graph: "Graph", edge: "Edge") -> str:

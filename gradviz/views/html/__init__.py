@@ -107,7 +107,8 @@ def caption(graph: Graph, steps: list[Step], k: int) -> str:
     name = graph.label(step.node)
     head = f"step {k} of {len(steps) - 1}: "
     if not step.edges:
-        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad, m.grad[step.node])} (the seed)"
+        return head + (f"the output {name} starts backward with grad = {fmt.value(node.grad, m.grad[step.node])} "
+                       "(the seed)")
     chains = " + ".join(fmt.value(graph.edges[i].chain, m.chain[i]) for i in step.edges)
     uses = "its one use" if len(step.edges) == 1 else f"its {len(step.edges)} uses"
     grad = fmt.value(node.grad, m.grad[step.node])
