@@ -211,7 +211,8 @@ def test_numpy_coverage_page_is_generated_from_the_table():
 
     from gradviz.views.ops_table import ops_markdown
     page = Path(__file__).resolve().parent.parent / "docs" / "numpy-coverage.md"
-    assert page.read_text() == ops_markdown(), "docs/numpy-coverage.md is stale: run gradviz ops --markdown > docs/numpy-coverage.md"
+    assert page.read_text() == ops_markdown(), ("docs/numpy-coverage.md is stale: "
+                                                "run gradviz ops --markdown > docs/numpy-coverage.md")
     for entry in ENTRIES:
         for spelling in entry.spellings():
             assert f"`{spelling}`" in page.read_text(), spelling

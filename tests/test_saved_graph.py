@@ -46,7 +46,8 @@ def test_saved_graph_reads_back_as_the_same_graph(program, granularity, seed):
     assert back.warnings() == g.warnings()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(programs(), st.sampled_from(["scalar", "tensor"]))
 def test_saved_graph_draws_the_same_figure(embedded, program, granularity):
     leaves, steps = program
@@ -225,7 +226,8 @@ def changed(change) -> str:
     (changed(lambda d: d["nodes"][2].pop()), "g.json: nodes[2]: expected a list of 8 fields: kind, label, op, shape, "
                                              "value, grad, nondiff, cluster"),
     (changed(lambda d: d["nodes"][3].__setitem__(5, None)), "g.json: nodes[3].grad: missing"),
-    (changed(lambda d: d["nodes"][3].__setitem__(7, 0)), "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
+    (changed(lambda d: d["nodes"][3].__setitem__(7, 0)),
+     "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
     (changed(lambda d: d["edges"][1].__setitem__(1, 99)), "g.json: edges[1]: no node 99"),
     (changed(lambda d: d["edges"][1].__setitem__(1, d["edges"][1][2])),
      "g.json: edges[1]: edges must run from an earlier node to a later one, grouped by their dst in node order, "
