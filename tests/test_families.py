@@ -72,7 +72,7 @@ def test_elementwise(data, granularity):
     func = entry.callables[0]
     point = [float(np.ravel(a)[0]) for a in entry.examples[0][0]]
     sa, sb = data.draw(broadcastable())
-    values = [arrays(data.draw, s, p - 0.1, p + 0.1) for s, p in zip((sa, sb), point, strict=True)]
+    values = [arrays(data.draw, s, p - 0.1, p + 0.1) for s, p in zip((sa, sb), point, strict=False)]
     if len(values) == 1:
         check(lambda x: func(x), granularity, x=values[0])
     else:
