@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from cdp import Page, chromium  # noqa: E402
-
 import gradviz  # noqa: E402
 from gradviz.views.html import to_html  # noqa: E402
+
+from cdp import Page, chromium  # noqa: E402
 
 MODEL = """
 import numpy as np

@@ -155,7 +155,8 @@ def bench_cli(repeat: int) -> None:
         row("import numpy, rich, typer, graphviz", secs(t["imports"]), f"wall {secs(wall['imports'])}", "",
             "the floor")
         row("gradviz --help (imports no NumPy)", secs(t["help"]), against("help"), f"{t['help'] / t['imports']:.2f}x")
-        for peer, what in (("micrograd", "micrograd + graphviz, svg (peer)"), ("torchviz", "torch + torchviz, svg (peer)")):
+        for peer, what in (("micrograd", "micrograd + graphviz, svg (peer)"),
+                           ("torchviz", "torch + torchviz, svg (peer)")):
             if peer in t:
                 row(what, secs(t[peer]), against(peer), f"{t[peer] / t['imports']:.2f}x")
             else:
@@ -241,13 +242,13 @@ def mlp_micrograd():
     from micrograd.engine import Value
     from micrograd.nn import MLP as MicroMLP
     model = MicroMLP(16, [32, 32, 1])
-    for layer, (W, b) in zip(model.layers, [("W1", "b1"), ("W2", "b2"), ("W3", "b3")]):
+    for layer, (W, b) in zip(model.layers, [("W1", "b1"), ("W2", "b2"), ("W3", "b3")], strict=True):
         for j, neuron in enumerate(layer.neurons):
             for i, wi in enumerate(neuron.w):
                 wi.data = float(MLP[W][i, j])
             neuron.b.data = float(MLP[b][j])
     loss = Value(0.0)
-    for x, y in zip(X.tolist(), Y.tolist()):
+    for x, y in zip(X.tolist(), Y.tolist(), strict=True):
         d = model(x) - y
         loss = loss + d * d
     loss.backward()
@@ -265,7 +266,8 @@ def micrograd_nodes(root) -> int:
 
 
 def bench_mlp(repeat: int) -> None:
-    section(f"2. Engine at scale: scalar MLP 16-32-32-1 over 20 samples, trace + backward, CPU time, median of {repeat}")
+    section("2. Engine at scale: scalar MLP 16-32-32-1 over 20 samples, trace + backward, CPU time, "
+            f"median of {repeat}")
     graph = mlp_gradviz()
     nodes, edges = len(graph.nodes), len(graph.edges)
     if not installed("micrograd"):
@@ -306,7 +308,8 @@ def wide_sum(x):
 
 
 def bench_scaling(sizes: list[int], plot: Path | None) -> None:
-    section("3. Scaling: trace + backward, JSON written and read, CPU time per node; peak memory per node (10^3 -> 10^6)")
+    section("3. Scaling: trace + backward, JSON written and read, CPU time per node; "
+            "peak memory per node (10^3 -> 10^6)")
     results: dict[str, list[tuple[int, float, float, float, float]]] = {"chain": [], "wide sum": []}
     for n in sizes:
         repeat = 5 if n <= 10_000 else 3 if n <= 100_000 else 1
@@ -321,12 +324,13 @@ def bench_scaling(sizes: list[int], plot: Path | None) -> None:
             t_write = median_time(graph.to_json_bytes, repeat)
             del graph
             gradviz.Graph.from_json(text)
-            t_read = median_time(lambda: gradviz.Graph.from_json(text), repeat)
+            t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), repeat)
             del text
             t = median_time(fn, repeat)
             results[kind].append((nodes, t / nodes, peak / nodes, t_write / nodes, t_read / nodes))
             row(f"{kind}: {nodes:,} nodes, {edges:,} edges", f"{t / nodes * 1e6:.2f} us/node",
-                f"{peak / nodes:,.0f} B/node; JSON write {t_write / nodes * 1e6:.2f}, read {t_read / nodes * 1e6:.2f} us/node",
+                f"{peak / nodes:,.0f} B/node; JSON write {t_write / nodes * 1e6:.2f}, "
+                f"read {t_read / nodes * 1e6:.2f} us/node",
                 f"{peak / (nodes + edges):,.0f} B per node+edge")
     names = ("time per node", "memory per node", "JSON write per node", "JSON read per node")
     for kind, points in results.items():
@@ -427,7 +431,8 @@ def spiral_torch():
 
 def bench_spiral(repeat: int) -> None:
     global SX, SY
-    section(f"4. Tensor granularity: spiral MLP 2-64-3, softmax cross-entropy, trace + backward, CPU time, median of {repeat}")
+    section("4. Tensor granularity: spiral MLP 2-64-3, softmax cross-entropy, trace + backward, CPU time, "
+            f"median of {repeat}")
     if installed("torch"):
         import torch
         torch.set_num_threads(1)
@@ -488,20 +493,21 @@ print(time.process_time() - start, time.perf_counter() - start_wall, peak_rss(),
 
 
 def bench_big(repeat: int) -> None:
-    section(f"5. Big graphs: JSON (schema @2) and the CLI, a chain of np.tanh on a scalar, CPU time, median of {repeat}")
+    section("5. Big graphs: JSON (schema @2) and the CLI, a chain of np.tanh on a scalar, CPU time, "
+            f"median of {repeat}")
     import json as stdlib_json
     graph = gradviz.trace(chain_model(300_000), granularity="scalar", x=0.5)
     items = len(graph.nodes) + len(graph.edges)
     text = graph.to_json_bytes()  # once untimed, as for @1 below
     t_write = median_time(graph.to_json_bytes, repeat)
     gradviz.Graph.from_json(text)
-    t_read = median_time(lambda: gradviz.Graph.from_json(text), repeat)
+    t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), repeat)
     size = len(text)
     # the schema before: @1, written as gradviz wrote it (json, one object per node and edge), read by from_json
     text1 = stdlib_json.dumps(graph.to_dict(), ensure_ascii=False)
-    t_write1 = median_time(lambda: stdlib_json.dumps(graph.to_dict(), ensure_ascii=False), 1)
+    t_write1 = median_time(lambda graph=graph: stdlib_json.dumps(graph.to_dict(), ensure_ascii=False), 1)
     gradviz.Graph.from_json(text1)
-    t_read1 = median_time(lambda: gradviz.Graph.from_json(text1), 1)
+    t_read1 = median_time(lambda text1=text1: gradviz.Graph.from_json(text1), 1)
     size1 = len(text1.encode("utf-8"))
     del text1
     label = f"300,000-op chain ({len(graph.nodes):,} nodes + {len(graph.edges):,} edges)"
@@ -520,7 +526,8 @@ def bench_big(repeat: int) -> None:
         py = sys.executable
         exe = Path(py).with_name("gradviz")
         cmd = ([str(exe)] if exe.exists() else [py, "-m", "gradviz"]) + [
-            "trace", "bench/models/chain_300k.py", "-g", "scalar", "--no-table", "-f", "json", "-o", str(tmp / "c.json")]
+            "trace", "bench/models/chain_300k.py", "-g", "scalar", "--no-table", "-f", "json",
+            "-o", str(tmp / "c.json")]
         t, t_wall = process_times({"cli": (cmd, env)}, repeat)["cli"]
         row("gradviz trace chain_300k.py -g scalar -f json", secs(t), f"whole process; wall {secs(t_wall)}",
             f"{t / 5:.2f}x of target", "<= 5 s", verdict(t <= 5))
@@ -530,7 +537,8 @@ def bench_big(repeat: int) -> None:
                              env=dict(env, PYTHONPATH=str(ROOT)), cwd=ROOT).stdout.split()
         seconds, seconds_wall, rss, nodes = float(out[0]), float(out[1]), int(out[2]), int(out[3])
         size = (tmp / "big.json").stat().st_size / 1e6
-        row(f"{nodes:,} nodes: trace + backward + save JSON", secs(seconds), f"{size:.0f} MB; wall {secs(seconds_wall)}",
+        row(f"{nodes:,} nodes: trace + backward + save JSON", secs(seconds),
+            f"{size:.0f} MB; wall {secs(seconds_wall)}",
             f"{seconds / 15:.2f}x of target", "<= 15 s", verdict(seconds <= 15))
         row(f"{nodes:,} nodes: peak memory (max RSS)", f"{rss / 2**30:.2f} GiB", "the whole process",
             f"{rss / (1.5 * 2**30):.2f}x of target", "<= 1.5 GiB", verdict(rss <= 1.5 * 2**30))

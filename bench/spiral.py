@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from gradviz.backward import backward  # noqa: E402
 from gradviz.loader import load  # noqa: E402
 from gradviz.trace import run  # noqa: E402
+
 from nnfs_backward import forward_backward  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def median_times(fns: list, repeat: int) -> list[float]:
     busy machine do not count."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, ts in zip(fns, times):
+        for fn, ts in zip(fns, times, strict=True):
             start = time.process_time()
             fn()
             ts.append(time.process_time() - start)

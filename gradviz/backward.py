@@ -22,11 +22,12 @@ def backward(graph: Graph, seed: Any = None) -> Graph:
     try:
         seeds = np.broadcast_to(np.asarray(1.0 if seed is None else seed, dtype=float), out_shape)
     except ValueError:
-        raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape {out_shape}")
+        raise GradvizError(f"seed gradient of shape {np.shape(seed)} does not fit the output's shape "
+                           f"{out_shape}") from None
     if scalar:
         for n in nodes:
             n.grad = None if n.kind == "const" else 0.0
-        for i, s in zip(graph.output_ids(), seeds.ravel().tolist()):
+        for i, s in zip(graph.output_ids(), seeds.ravel().tolist(), strict=True):
             out = nodes[i]
             out.grad = s if out.grad is None else out.grad + s  # an output that is a constant still has ∂out/∂out
         for e in reversed(edges):

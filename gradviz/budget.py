@@ -8,8 +8,8 @@ half of the memory free when the trace starts can hold, at the measured cost of 
 from __future__ import annotations
 
 import os
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
 from .errors import GradvizError
 

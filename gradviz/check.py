@@ -22,7 +22,7 @@ from .graph import Graph
 from .inputs import Input
 from .ops import OPS
 from .tolerances import ATOL, RTOL
-from .trace import State, run, where, _message
+from .trace import State, _message, run, where
 
 
 def step(x: Any) -> Any:
@@ -139,7 +139,7 @@ def _check_custom_ops(graph: Graph, rtol: float, atol: float) -> list[Comparison
             points = [np.broadcast_to(a, shape) for a in args]
             for k in np.ndindex(shape):
                 a, n = float(written[k]), float(numeric[k])
-                at = ", ".join(f"{p}={float(v[k]):.6g}" for p, v in zip(params, points))
+                at = ", ".join(f"{p}={float(v[k]):.6g}" for p, v in zip(params, points, strict=True))
                 candidate = Comparison(params[e.arg], a, n, "ok" if _close(a, n, rtol, atol) else "mismatch",
                                        node.op, at)
                 current = worst.get((node.op, e.arg))

@@ -48,7 +48,8 @@ def _sets(items: List[str]) -> dict[str, str]:
     return out
 
 
-MAX_NODES = 500  # a figure with more nodes is drawn smaller (views/clusters.fit): dot takes ~0.5 s for 500, 20 s for 2000
+# a figure with more nodes is drawn smaller (views/clusters.fit): dot takes ~0.5 s for 500, 20 s for 2000
+MAX_NODES = 500
 
 
 @contextmanager
@@ -91,26 +92,55 @@ RANKDIR_HELP = ("figure direction: LR (left to right) or TB (top to bottom); def
 
 @app.command()
 def trace(
-    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to trace (default: forward)"),
-    granularity: str = typer.Option("auto", "--granularity", "-g", help="scalar: one node per array element; tensor: one node per NumPy operation; auto: scalar up to 300 nodes"),
-    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
-    seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE", help="gradient to start backward from (default 1, ones for an array output)"),
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]",
+                                 help="model file, and the function to trace (default: forward)"),
+    granularity: str = typer.Option("auto", "--granularity", "-g",
+                                    help="scalar: one node per array element; tensor: one node per NumPy operation; "
+                                         "auto: scalar up to 300 nodes"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="override a leaf's value: a number or a JSON list (repeatable)"),
+    seed_grad: Optional[str] = typer.Option(None, "--seed-grad", metavar="VALUE",
+                                            help="gradient to start backward from (default 1, ones for an array "
+                                                 "output)"),
     no_table: bool = typer.Option(False, "--no-table", help="do not print the forward, backward and gradient tables"),
-    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, html (the interactive explorer), or none; several as svg,png,json. PNG and PDF need the Graphviz dot program: without it they are skipped with exit status 3 and the rest is written"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<model-stem>.<ext>)"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]",
+                                help="what to write: svg, png, pdf, dot, mermaid (a Markdown file), json, html (the "
+                                     "interactive explorer), or none; several as svg,png,json. PNG and PDF need the "
+                                     "Graphviz dot program: without it they are skipped with exit status 3 and the "
+                                     "rest is written"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="file to write, when one format is asked (default: "
+                                               "OUT_DIR/<model-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
     rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
-    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it; with --mode forward, the input number (b, w[0]) to differentiate with respect to"),
-    mode: str = typer.Option("reverse", "--mode", help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass forwards"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME",
+                                      help="the leaf of interest: the figure highlights every path from the output "
+                                           "to it; with --mode forward, the input number (b, w[0]) to differentiate "
+                                           "with respect to"),
+    mode: str = typer.Option("reverse", "--mode",
+                             help="reverse: backprop (∂output/∂every node); forward: ∂every node/∂--wrt, in one pass "
+                                  "forwards"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
-    params: List[str] = typer.Option([], "--params", metavar="NAME|GLOB", help="which values the model keeps (in globals, on its objects) are leaves, e.g. 'dense*.weights' (repeatable; default: every float array that takes part)"),
-    const: List[str] = typer.Option([], "--const", metavar="NAME", help="pin a leaf as a constant: a parameter of the function or a value the model keeps (repeatable)"),
-    collapse: bool = typer.Option(False, "--collapse", help="draw each layer (the operations of one method call of an object) as one node"),
-    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is drawn at tensor granularity, collapsed, or cut to the N nodes nearest the output, with a note"),
+    params: List[str] = typer.Option([], "--params", metavar="NAME|GLOB",
+                                     help="which values the model keeps (in globals, on its objects) are leaves, "
+                                          "e.g. 'dense*.weights' (repeatable; default: every float array that takes "
+                                          "part)"),
+    const: List[str] = typer.Option([], "--const", metavar="NAME",
+                                    help="pin a leaf as a constant: a parameter of the function or a value the model "
+                                         "keeps (repeatable)"),
+    collapse: bool = typer.Option(False, "--collapse",
+                                  help="draw each layer (the operations of one method call of an object) as one node"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2,
+                                  help="a figure with more nodes is drawn at tensor granularity, collapsed, or cut "
+                                       "to the N nodes nearest the output, with a note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-    strict: bool = typer.Option(False, "--strict", help="exit with status 3 if there is a warning (NaN or inf, a point "
-                                                       "where a derivative does not exist, an output that depends on no leaf)"),
-    steps: bool = typer.Option(False, "--steps", help="also write OUT_DIR/<model-stem>-steps.html: the explorer opened on backprop's first step; the arrow keys step through the order in which backward completes each gradient"),
+    strict: bool = typer.Option(False, "--strict",
+                                help="exit with status 3 if there is a warning (NaN or inf, a point where a "
+                                     "derivative does not exist, an output that depends on no leaf)"),
+    steps: bool = typer.Option(False, "--steps",
+                               help="also write OUT_DIR/<model-stem>-steps.html: the explorer opened on backprop's "
+                                    "first step; the arrow keys step through the order in which backward completes "
+                                    "each gradient"),
     open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
     max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
@@ -177,12 +207,18 @@ def trace(
 def render(
     saved: Path = typer.Argument(..., metavar="GRAPH.json", help="a graph saved by `gradviz trace --format json`"),
     format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write, as for trace"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write, when one format is asked (default: OUT_DIR/<json-stem>.<ext>)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="file to write, when one format is asked (default: "
+                                               "OUT_DIR/<json-stem>.<ext>)"),
     out_dir: Path = typer.Option(Path("out"), "--out-dir", help="folder for the files written"),
     rankdir: Optional[str] = typer.Option(None, "--rankdir", help=RANKDIR_HELP),
-    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME", help="the leaf of interest: the figure highlights every path from the output to it"),
+    wrt: Optional[str] = typer.Option(None, "--wrt", metavar="NAME",
+                                      help="the leaf of interest: the figure highlights every path from the output "
+                                           "to it"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
-    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2, help="a figure with more nodes is cut to the N nodes nearest the output, with a note"),
+    max_nodes: int = typer.Option(MAX_NODES, "--max-nodes", metavar="N", min=2,
+                                  help="a figure with more nodes is cut to the N nodes nearest the output, with a "
+                                       "note"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     strict: bool = typer.Option(False, "--strict", help="exit with status 3 if the saved graph has a warning"),
     open_: bool = typer.Option(False, "--open", help=OPEN_HELP),
@@ -207,9 +243,9 @@ def render(
     try:
         text = Budget(max_graph_nodes).read(saved)  # a graph too large to read is refused before it is read
     except FileNotFoundError:
-        raise SavedGraphError(f"no such file: {saved}")
+        raise SavedGraphError(f"no such file: {saved}") from None
     except OSError as exc:
-        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}")
+        raise SavedGraphError(f"cannot read {saved}: {exc.strerror}") from exc
     graph = Graph.from_json(text, str(saved))
     if wrt is not None:
         from .views.dot import wrt_edges
@@ -244,7 +280,8 @@ def _fit(graph, formats: list[str], max_nodes: int, collapse: bool, wrt: Optiona
 def gallery(
     folder: Path = typer.Argument(Path("samples"), help="folder of model files; each *.py is traced with its defaults"),
     out_dir: Path = typer.Option(Path("docs/gallery"), "--out-dir", help="folder for the figures"),
-    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]", help="what to write for each model (as for trace)"),
+    format_: str = typer.Option("svg", "--format", "-f", metavar="FMT[,FMT...]",
+                                help="what to write for each model (as for trace)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="say which Graphviz renderer drew each figure"),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     max_graph_nodes: Optional[int] = _max_graph_nodes(),
@@ -350,12 +387,17 @@ def _report(graph, strict: bool, skipped: bool) -> None:
 
 @app.command()
 def check(
-    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to check (default: forward)"),
-    granularity: str = typer.Option("auto", "--granularity", "-g", help="granularity of the traced graph whose gradients are checked: scalar, tensor or auto"),
-    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]",
+                                 help="model file, and the function to check (default: forward)"),
+    granularity: str = typer.Option("auto", "--granularity", "-g",
+                                    help="granularity of the traced graph whose gradients are checked: scalar, "
+                                         "tensor or auto"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="override a leaf's value: a number or a JSON list (repeatable)"),
     rtol: float = typer.Option(RTOL, "--rtol", help="relative tolerance"),
     atol: float = typer.Option(ATOL, "--atol", help="absolute tolerance"),
-    format_: str = typer.Option("text", "--format", "-f", help="text: tables; json: the comparison for machines, on stdout"),
+    format_: str = typer.Option("text", "--format", "-f",
+                                help="text: tables; json: the comparison for machines, on stdout"),
     max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Check every gradient against central finite differences; exit 1 when one disagrees.
@@ -373,8 +415,7 @@ def check(
         raise GradvizError(f"--format {format_}: choose text or json")
     path, name = split_target(target)
     if uses_torch(path):
-        from .torch_trace import check as check_torch
-        from .torch_trace import load as load_torch
+        from .torch_trace import check as check_torch, load as load_torch
         report = check_torch(load_torch(path, name, _sets(set_)), granularity, rtol, atol, max_graph_nodes)
     else:
         model = load(target, _sets(set_))
@@ -389,13 +430,20 @@ def check(
 
 @app.command()
 def explain(
-    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]", help="model file, and the function to explain (default: forward)"),
-    wrt: str = typer.Option(..., "--wrt", metavar="NAME", help="the input: a scalar leaf (b), an element (w[0]), or an array leaf (w: every element)"),
-    mode: str = typer.Option("reverse", "--mode", help="reverse: the paths from the output down to NAME; forward: ∂node/∂NAME for every node"),
+    target: str = typer.Argument(..., metavar="MODEL.py[:NAME]",
+                                 help="model file, and the function to explain (default: forward)"),
+    wrt: str = typer.Option(..., "--wrt", metavar="NAME",
+                            help="the input: a scalar leaf (b), an element (w[0]), or an array leaf (w: every "
+                                 "element)"),
+    mode: str = typer.Option("reverse", "--mode",
+                             help="reverse: the paths from the output down to NAME; forward: ∂node/∂NAME for every "
+                                  "node"),
     max_paths: int = typer.Option(20, "--max-paths", min=0, help="list at most this many paths (all are counted)"),
     latex: bool = typer.Option(False, "--latex", help="print a LaTeX align block instead of text"),
-    format_: str = typer.Option("text", "--format", "-f", help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
-    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE", help="override a leaf's value: a number or a JSON list (repeatable)"),
+    format_: str = typer.Option("text", "--format", "-f",
+                                help="text, or json: {wrt, total, n_paths, paths: [{labels, locals, product}]}"),
+    set_: List[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="override a leaf's value: a number or a JSON list (repeatable)"),
     max_graph_nodes: Optional[int] = _max_graph_nodes(),
 ) -> None:
     """Write the chain rule out for one input: every path from the output down to it, as the product of its
@@ -440,7 +488,8 @@ def explain(
 
 @app.command()
 def ops(
-    target: Optional[str] = typer.Argument(None, metavar="[MODEL.py]", help="also list the operations this model defines with @custom_op"),
+    target: Optional[str] = typer.Argument(None, metavar="[MODEL.py]",
+                                           help="also list the operations this model defines with @custom_op"),
     markdown: bool = typer.Option(False, "--markdown", help="print the table as Markdown (docs/numpy-coverage.md)"),
 ) -> None:
     """List every supported operation with its local-partial rule (generated from the table of operations).

@@ -43,7 +43,8 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
             raise GradvizError(f"custom_op {name}: give one rule per input ({', '.join(params)}), "
                                f"not {len(rules)}")
         call = f"{name}({','.join(params)})"
-        rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}" for r, p in zip(rules, params))
+        rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{p} = {r}"
+                      for r, p in zip(rules, params, strict=True))
 
         def local(*args):
             got = partials(*args)
@@ -54,9 +55,9 @@ def custom_op(rule: str | Sequence[str], partials: Callable) -> Callable[[Callab
 
         label = f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(params))) + ")"
         where = os.path.basename(inspect.getsourcefile(fn) or "?")
-        entry = register(Entry(name, "your own (@custom_op)", rules, ELEMENTWISE, syntax=(f"{call}, custom_op in {where}",),
-                               label=label, operands=params, forward=fn, partials=local, variables=params,
-                               custom=True))
+        entry = register(Entry(name, "your own (@custom_op)", rules, ELEMENTWISE,
+                               syntax=(f"{call}, custom_op in {where}",), label=label, operands=params, forward=fn,
+                               partials=local, variables=params, custom=True))
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):

@@ -38,7 +38,8 @@ def forward_mode(graph: Graph, wrt: str) -> Graph:
     depends[start] = True
     for e in graph.edges:
         if not depends[e.src]:
-            e.tangent = None if nodes[e.src].kind == "const" else 0.0 if scalar else np.zeros(np.shape(nodes[e.dst].value))
+            e.tangent = (None if nodes[e.src].kind == "const" else 0.0 if scalar
+                         else np.zeros(np.shape(nodes[e.dst].value)))
             continue
         depends[e.dst] = True
         src, dst = nodes[e.src], nodes[e.dst]

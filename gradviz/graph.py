@@ -234,7 +234,7 @@ class Graph:
         }
         if self.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share on edges
             d["wrt"] = self.wrt
-            for item, obj in zip(d["nodes"] + d["edges"], self.nodes + self.edges):
+            for item, obj in zip(d["nodes"] + d["edges"], self.nodes + self.edges, strict=True):
                 item["tangent"] = _num(obj.tangent)
         return d
 
@@ -271,7 +271,7 @@ class Graph:
                         [bool(n.nondiff) for n in part], [n.cluster for n in part]]
                 if forward:
                     cols.append(_nums([n.tangent for n in part]))
-                return list(zip(*cols))
+                return list(zip(*cols, strict=True))
 
             def edge_rows(part: list[Edge], rule_ids: list[int]) -> list[tuple]:
                 cols = [[start(i) for i in rule_ids], [e.src for e in part], [e.dst for e in part],
@@ -279,7 +279,7 @@ class Graph:
                         _nums([e.chain for e in part])]
                 if forward:
                     cols.append(_nums([e.tangent for e in part]))
-                return list(zip(*cols))
+                return list(zip(*cols, strict=True))
 
             # a chunk at a time, so the rows' tuples never exist for the whole graph at once
             node_parts = [orjson.dumps(node_rows(nodes[i:i + _CHUNK]))[1:-1] for i in range(0, len(nodes), _CHUNK)]
@@ -476,11 +476,11 @@ def _json_error(text: str | bytes, origin: str) -> Any:
     try:
         return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except UnicodeDecodeError:
-        raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)")
+        raise SavedGraphError(f"{origin}: not a gradviz graph (it is not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
-        raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}")
+        raise SavedGraphError(f"{origin}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
     except RecursionError:
-        raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)")
+        raise SavedGraphError(f"{origin}: not a gradviz graph (nested too deeply)") from None
 
 
 def _num(value: Any) -> Any:
@@ -691,10 +691,10 @@ def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, ru
         start = np.maximum.accumulate(np.where(first, place, -1))
         start[start < 0] = run_start
         part = list(map(_SavedEdge, srcs, dsts, (place - start).tolist(), local, place.tolist()))
-        for e, up, c in zip(part, upstream, chain_):
+        for e, up, c in zip(part, upstream, chain_, strict=True):
             e.upstream, e.chain = up, c
         if forward:
-            for e, t in zip(part, cols[6]):
+            for e, t in zip(part, cols[6], strict=True):
                 e.tangent = t
         graph.edges.extend(part)
         graph._rules.extend([rules[i] for i in rule_ids])
@@ -707,14 +707,14 @@ def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, ru
         if cols is None:
             return False
         kinds, labels, ops, _, values, grads, nondiffs, clusters = cols[:8]
-        names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+        names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds, strict=True)]
         k = len(kinds)
         part = list(map(Node, range(i0, i0 + k), names, kinds, ops, values, nondiffs, firsts[i0:i0 + k],
                         repeat(None, k), clusters))
-        for node, g in zip(part, grads):
+        for node, g in zip(part, grads, strict=True):
             node.grad = g
         if forward:
-            for node, t in zip(part, cols[8]):
+            for node, t in zip(part, cols[8], strict=True):
                 node.tangent = t
         graph.nodes.extend(part)
         graph._labels.extend(labels)
@@ -732,16 +732,16 @@ def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, node_fields: list
     dst = np.array(dsts, dtype=np.int64)
     firsts = np.searchsorted(dst, np.arange(n)).tolist()
     args = (np.arange(m) - np.asarray(firsts, dtype=np.int64)[dst]).tolist() if m else []
-    names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds)]
+    names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds, strict=True)]
     graph.nodes = list(map(Node, range(n), names, kinds, ops, values, nondiffs, firsts, repeat(None, n),
                            node_clusters))
-    for node, g in zip(graph.nodes, grads):
+    for node, g in zip(graph.nodes, grads, strict=True):
         node.grad = g
     graph.edges = list(map(_SavedEdge, srcs, dsts, args, local, range(m)))
-    for e, up, c in zip(graph.edges, upstream, chain_):
+    for e, up, c in zip(graph.edges, upstream, chain_, strict=True):
         e.upstream, e.chain = up, c
     if len(node_fields) > len(NODE_FIELDS):
-        for obj, t in zip(graph.nodes + graph.edges, chain(cols[8], ecols[6])):
+        for obj, t in zip(graph.nodes + graph.edges, chain(cols[8], ecols[6]), strict=True):
             obj.tangent = t
     graph._labels = labels
     graph._rules = [rules[i] for i in rule_ids]
@@ -751,7 +751,7 @@ def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
     """The columns of a scalar graph's node rows when every field is as gradviz writes it, else None."""
     if not all(type(r) is list and len(r) == width for r in rows):
         return None
-    cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
     kinds, labels, ops, shapes, values, grads, nondiffs, clusters = cols[:8]
     consts = kinds.count("const")
     if not (set(map(type, labels)) <= {str} and kinds.count("op") + kinds.count("leaf") + consts == len(kinds)
@@ -760,7 +760,8 @@ def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
         return None
     grad_types = set(map(type, grads))
     if not (grad_types <= _FLOAT or (grad_types <= _FLOAT_OR_NONE and grads.count(None) <= consts
-                                     and all(g is not None or k == "const" for g, k in zip(grads, kinds)))):
+                                     and all(g is not None or k == "const"
+                                             for g, k in zip(grads, kinds, strict=True)))):
         return None
     cluster_ids = [c for c in clusters if c is not None]
     if not (set(map(type, cluster_ids)) <= {int} and all(0 <= c < n_clusters for c in cluster_ids)):
@@ -775,7 +776,7 @@ def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int, last_dst: in
     last_dst), else None."""
     if not all(type(r) is list and len(r) == width for r in rows):
         return None
-    cols = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
     rule_ids, srcs, dsts = cols[:3]
     if not (set(map(type, srcs)) <= {int} and set(map(type, dsts)) <= {int} and set(map(type, rule_ids)) <= {int}
             and all(set(map(type, c)) <= _FLOAT_OR_NONE for c in cols[3:])):
@@ -795,7 +796,7 @@ def _node_rows(rows: list, fields: list, granularity: str, n_clusters: int, fail
         where = f"nodes[{i}]"
         if not isinstance(raw, list) or len(raw) != len(fields):
             raise fail(where, f"expected a list of {len(fields)} fields: {', '.join(fields)}")
-        row = dict(zip(fields, raw))
+        row = dict(zip(fields, raw, strict=True))
         label = _field(row, "label", str, None, fail, where)
         kind = _field(row, "kind", str, None, fail, where)
         if kind not in ("leaf", "const", "op"):
@@ -813,7 +814,7 @@ def _node_rows(rows: list, fields: list, granularity: str, n_clusters: int, fail
         item = [kind, label, op, shape, value, grad, nondiff, cluster]
         if len(fields) > 8:
             item.append(_array(row["tangent"], shape, granularity, fail, f"{where}.tangent", optional=True))
-        for col, v in zip(cols, item):
+        for col, v in zip(cols, item, strict=True):
             col.append(v)
     return cols
 
@@ -826,7 +827,7 @@ def _edge_rows(rows: list, fields: list, shapes: list, n_rules: int, granularity
         where = f"edges[{k}]"
         if not isinstance(raw, list) or len(raw) != len(fields):
             raise fail(where, f"expected a list of {len(fields)} fields: {', '.join(fields)}")
-        row = dict(zip(fields, raw))
+        row = dict(zip(fields, raw, strict=True))
         s, d = (_field(row, key, int, None, fail, where) for key in ("src", "dst"))
         for v in (s, d):
             if not 0 <= v < len(shapes):
@@ -843,7 +844,7 @@ def _edge_rows(rows: list, fields: list, shapes: list, n_rules: int, granularity
                 _array(row["chain"], shapes[s], granularity, fail, f"{where}.chain", optional=True)]
         if len(fields) > 6:
             item.append(_array(row["tangent"], shapes[d], granularity, fail, f"{where}.tangent", optional=True))
-        for col, v in zip(cols, item):
+        for col, v in zip(cols, item, strict=True):
             col.append(v)
     return cols
 
@@ -860,7 +861,7 @@ def _output_v2(raw: Any, n: int, granularity: str, fail: Any) -> Any:
         if not ids.size or ids.dtype != object or any(type(i) is not int or not 0 <= i < n for i in ids.ravel()):
             raise ValueError
     except (TypeError, ValueError, RecursionError):
-        raise fail("output", "expected a node id or a rectangular list of node ids")
+        raise fail("output", "expected a node id or a rectangular list of node ids") from None
     return ids.astype(np.int64)
 
 
@@ -908,7 +909,7 @@ def _array(raw: Any, shape: list | None, granularity: str, fail: Any, where: str
             raise ValueError
         values = np.array([number(v) for v in arr.ravel().tolist()], dtype=float).reshape(arr.shape)
     except (TypeError, ValueError, OverflowError, RecursionError):
-        raise fail(where, "expected a number or a rectangular list of numbers")
+        raise fail(where, "expected a number or a rectangular list of numbers") from None
     if shape is not None and list(values.shape) != shape:
         raise fail(where, f"shape {list(values.shape)} does not match the node's shape {shape}")
     if granularity == "scalar":
@@ -930,7 +931,7 @@ def _output(raw: Any, index: dict[str, int], granularity: str, fail: Any) -> Any
         if not ids.size or ids.dtype != object or any(not isinstance(i, str) or i not in index for i in ids.ravel()):
             raise ValueError
     except (TypeError, ValueError, RecursionError):
-        raise fail("output", "expected a node id or a rectangular list of node ids")
+        raise fail("output", "expected a node id or a rectangular list of node ids") from None
     return np.vectorize(index.__getitem__, otypes=[np.int64])(ids)
 
 

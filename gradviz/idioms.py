@@ -20,7 +20,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-
 _tracers: list = []  # the trace now running: the stand-ins are made once and find it here
 
 

@@ -41,13 +41,13 @@ def sources(call: Callable[[list[np.ndarray]], Any], shapes: list[tuple[int, ...
     starts = np.cumsum([0] + sizes)
     # float numbers (exact below 2⁵³): a call may write NaN, inf or 0.5 among them, as into the values
     numbered = [np.arange(start + 1, start + n + 1, dtype=float).reshape(shape)
-                for start, n, shape in zip(starts.tolist(), sizes, shapes)]
+                for start, n, shape in zip(starts[:-1].tolist(), sizes, shapes, strict=True)]
     first = outputs(call(numbered))
     if copies_only:
         return [np.asarray(m).astype(np.int64) - 1 for m in first]
     moved = outputs(call([m + total for m in numbered]))
     maps = []
-    for a, b in zip(first, moved):
+    for a, b in zip(first, moved, strict=True):
         a = np.asarray(a)
         copied = (np.asarray(b) - a) == total
         maps.append(np.where(copied, a, 0).astype(np.int64) - 1)

@@ -47,7 +47,7 @@ def _element(graph: Graph, text: str, leaf: str, index_text: str) -> Input:
     try:
         index = tuple(int(part) for part in index_text.split(","))
     except ValueError:
-        raise GradvizError(f"--wrt {text}: an element is named by integers, e.g. {leaf}[0]")
-    if len(index) != len(shape) or not all(-n <= i < n for i, n in zip(index, shape)):
+        raise GradvizError(f"--wrt {text}: an element is named by integers, e.g. {leaf}[0]") from None
+    if len(index) != len(shape) or not all(-n <= i < n for i, n in zip(index, shape, strict=True)):
         raise GradvizError(f"--wrt {text}: {leaf} has shape {list(shape)}, so no element {leaf}[{index_text}]")
-    return Input(leaf, tuple(i % n for i, n in zip(index, shape)))
+    return Input(leaf, tuple(i % n for i, n in zip(index, shape, strict=True)))

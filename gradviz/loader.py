@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .errors import ModelError
-from .trace import State, where, _describe, _display, _message
+from .trace import State, _describe, _display, _message, where
 
 MAX_DEPTH = 3  # steps from a global to a parameter: model.layers[1].W is three
 
@@ -88,16 +88,16 @@ def load_module(path: Path) -> types.ModuleType:
     try:
         source = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror}")
+        raise ModelError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError:
-        raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)")
+        raise ModelError(f"{path} is not a Python file (it is not UTF-8 text)") from None
     if _IMPORTS_TORCH.search(source):  # before running it: one line on how to install, not a traceback
         require_torch(path)
     filename = str(path.resolve())
     try:
         code = compile(source, filename, "exec")
     except SyntaxError as exc:
-        raise ModelError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}")
+        raise ModelError(f"{path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
     module = types.ModuleType(f"gradviz_model_{abs(hash(filename))}")
     module.__file__ = filename
     sys.modules[module.__name__] = module
@@ -122,7 +122,7 @@ def parse_value(name: str, text: str) -> np.ndarray:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError:
-        raise ModelError(f"--set {name}={text}: not a number or a JSON list")
+        raise ModelError(f"--set {name}={text}: not a number or a JSON list") from None
     return as_leaf_value(name, raw, f"--set {name}={text}")
 
 
@@ -132,7 +132,7 @@ def as_leaf_value(name: str, raw: Any, origin: str) -> np.ndarray:
     try:
         value = np.array(raw, dtype=float)
     except (TypeError, ValueError):
-        raise ModelError(f"{origin}: leaf {name!r} is not a number or a rectangular list of numbers")
+        raise ModelError(f"{origin}: leaf {name!r} is not a number or a rectangular list of numbers") from None
     return value
 
 
@@ -147,7 +147,8 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     names = [p.name for p in params]
     unknown = [k for k in overrides if k not in names]
     if unknown:
-        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} (leaves: {', '.join(names)})")
+        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} "
+                         f"(leaves: {', '.join(names)})")
     values, constants = {}, {}
     for p in params:
         default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)

@@ -109,7 +109,8 @@ def write(graph: Graph, fmt: str, path: Path, rankdir: str | None = None, wrt: s
     return renderer
 
 
-def write_steps(graph: Graph, path: Path, rankdir: str | None = None, collapse: bool = False, force: bool = False) -> str:
+def write_steps(graph: Graph, path: Path, rankdir: str | None = None, collapse: bool = False,
+                force: bool = False) -> str:
     """`trace --steps`: the explorer opened on backprop's first step, written to path; returns the renderer."""
     from .views.html import to_html
 
@@ -171,7 +172,7 @@ def check_overwrite(path: Path, force: bool) -> None:
     try:
         ours = path.is_file() and written_by_gradviz(path)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}")
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
     if not ours:
         raise OutputError(f"{path} exists and was not written by gradviz; use --force to overwrite it")
 
@@ -183,13 +184,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         blocking = next(p for p in (folder, *folder.parents) if p.exists() and not p.is_dir())
-        raise OutputError(f"cannot write {path}: {blocking} is a file, not a folder")
+        raise OutputError(f"cannot write {path}: {blocking} is a file, not a folder") from None
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}")
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}")
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -198,7 +199,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {path}: {exc.strerror}")
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from exc
         raise
 
 

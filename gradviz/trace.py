@@ -14,7 +14,6 @@ from __future__ import annotations
 import builtins
 import dis
 import gc
-import math
 import operator
 import os
 import sys
@@ -26,9 +25,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import idioms
 from .budget import Budget, GraphTooLarge, OverBudget
 from .errors import GradvizError, ModelError, UnsupportedOperation
-from . import idioms
 from .graph import Edge, Graph, Node
 from .ops import Entry
 from .ops.structural import CUT, Structural, current
@@ -155,7 +154,8 @@ class Tracer:
         self.graph.edges.extend(map(Edge, srcs, [nid] * len(srcs), range(len(srcs)), locals_))
         return nid
 
-    def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list, nondiff: Any = None) -> np.ndarray:
+    def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list,
+                 nondiff: Any = None) -> np.ndarray:
         """Scalar granularity: one node per element of values, each with `arity` edges; srcs and locs list the
         edges node by node."""
         ids = self._add_nodes("op", op, values, nondiff=nondiff, arity=arity)
@@ -224,7 +224,7 @@ class Tracer:
     def scalar_sums(self, out: np.ndarray, refs: list) -> np.ndarray:
         """Scalar x + y, elementwise: one sum node per element of out."""
         sum_node = self.sum_node
-        ids = [sum_node(v, ab) for v, ab in zip(out.ravel().tolist(), zip(refs[0], refs[1]))]
+        ids = [sum_node(v, ab) for v, ab in zip(out.ravel().tolist(), zip(refs[0], refs[1], strict=True), strict=True)]
         return np.array(ids, dtype=np.int64).reshape(out.shape)
 
     def sum_node(self, value: float, srcs: Any) -> int:
@@ -365,7 +365,7 @@ class Tracer:
             if node.kind == "op" and node.name is None:
                 node.name = var
             return
-        for i, text in zip(v.ref.ravel().tolist(), _index_texts(v.ref.shape)):
+        for i, text in zip(v.ref.ravel().tolist(), _index_texts(v.ref.shape), strict=True):
             node = nodes[i]
             if node.kind == "op" and node.name is None:
                 node.name = var + text
@@ -428,7 +428,7 @@ def _const_value(x: Any) -> np.ndarray:
     try:
         value = np.asarray(x, dtype=float)
     except (TypeError, ValueError):
-        raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}")
+        raise UnsupportedOperation(f"cannot combine a traced value with {type(x).__name__} {x!r:.40}") from None
     return value
 
 
@@ -629,7 +629,7 @@ class _Frames:
             frame = frame.f_back
         stack.reverse()
         old, same = self.stack, 0
-        for a, b in zip(old, stack):
+        for a, b in zip(old, stack, strict=False):
             if a is not b:
                 break
             same += 1

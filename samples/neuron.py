@@ -5,6 +5,7 @@ to the weights it is the inputs, and with respect to the bias it is 1, because t
 ReLU is active (x·w + b = 6 > 0) and passes the gradient through unchanged.
 """
 import numpy as np
+
 x = np.array([1.0, -2.0, 3.0])
 w = np.array([-3.0, -1.0, 2.0])
 b = 1.0

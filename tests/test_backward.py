@@ -31,7 +31,8 @@ def test_every_chain_is_upstream_times_local_and_grads_sum_outgoing_chains(sampl
         op = OPS[g.nodes[e.dst].op]
         if granularity == "scalar":
             assert e.chain == e.upstream * e.local
-        elif op.kind.name in ("contraction", "opaque"):  # a scalar result: its local Jacobian is the gradient, shaped like the input
+        elif op.kind.name in ("contraction", "opaque"):
+            # a scalar result: its local Jacobian is the gradient, shaped like the input
             np.testing.assert_array_equal(e.chain, e.upstream * e.local)
         elif op.kind.name == "elementwise":
             np.testing.assert_array_equal(e.chain, unbroadcast(e.upstream * e.local, g.nodes[e.src].shape))

@@ -68,7 +68,8 @@ def test_each_layer_is_a_box_named_after_its_object(spiral):
     dot = to_dot(spiral)
     boxes = re.findall(r"subgraph cluster_\d+ \{\n.*label=<<b>(\w+)</b>>;\n((?:    n\d+ .*\n)*)", dot)
     assert [name for name, _ in boxes] == ["dense1", "activation1", "dense2", "activation2", "loss_function"]
-    members = {name: [spiral.label(int(i)) for i in re.findall(r"^    n(\d+) ", body, flags=re.M)] for name, body in boxes}
+    members = {name: [spiral.label(int(i)) for i in re.findall(r"^    n(\d+) ", body, flags=re.M)]
+               for name, body in boxes}
     assert members["dense1"] == ["X@dense1.weights", "dense1.output"]
     # the parameters stay outside the boxes, as inputs of the layer
     assert "dense1.weights" not in members["dense1"]
@@ -120,9 +121,11 @@ def test_fit_says_what_it_did(spiral, tmp_path):
     graph, collapse, note = fit(spiral, 100, False, None)
     assert (graph, collapse, note) == (spiral, False, None)
     graph, collapse, note = fit(spiral, 15, False, None)
-    assert collapse and note == "the figure would have 23 nodes, more than --max-nodes 15: layers drawn collapsed (10 nodes)"
+    assert collapse and note == ("the figure would have 23 nodes, more than --max-nodes 15: "
+                                 "layers drawn collapsed (10 nodes)")
     scalar = trace_file(ROOT / "samples/dense_relu.py", granularity="scalar")
-    graph, collapse, note = fit(scalar, 20, False, lambda: trace_file(ROOT / "samples/dense_relu.py", granularity="tensor"))
+    graph, collapse, note = fit(scalar, 20, False,
+                                lambda: trace_file(ROOT / "samples/dense_relu.py", granularity="tensor"))
     assert graph.granularity == "tensor" and note.endswith(f"drawn at tensor granularity ({len(graph.nodes)} nodes)")
 
 

@@ -110,7 +110,7 @@ def same_token(want: str, got: str) -> bool:
 
 
 def has_run(line: list[str], want: list[str]) -> bool:
-    return any(all(same_token(w, g) for w, g in zip(want, line[k:k + len(want)]))
+    return any(all(same_token(w, g) for w, g in zip(want, line[k:k + len(want)], strict=True))
                for k in range(len(line) - len(want) + 1))
 
 

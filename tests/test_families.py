@@ -6,8 +6,7 @@ import inspect
 import string
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import gradviz
 from gradviz.ops import REGISTRY
@@ -73,7 +72,7 @@ def test_elementwise(data, granularity):
     func = entry.callables[0]
     point = [float(np.ravel(a)[0]) for a in entry.examples[0][0]]
     sa, sb = data.draw(broadcastable())
-    values = [arrays(data.draw, s, p - 0.1, p + 0.1) for s, p in zip((sa, sb), point)]
+    values = [arrays(data.draw, s, p - 0.1, p + 0.1) for s, p in zip((sa, sb), point, strict=False)]
     if len(values) == 1:
         check(lambda x: func(x), granularity, x=values[0])
     else:

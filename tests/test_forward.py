@@ -100,5 +100,5 @@ def test_saved_forward_graph_keeps_its_tangents():
     graph = forward_mode(trace_file(SAMPLES / "dense_relu.py", granularity="tensor"), "weights[2,1]")
     saved = Graph.from_json(graph.to_json().encode(), "saved.json")
     assert saved.wrt == "weights[2,1]"
-    for a, b in zip(graph.nodes + graph.edges, saved.nodes + saved.edges):
+    for a, b in zip(graph.nodes + graph.edges, saved.nodes + saved.edges, strict=True):
         assert (a.tangent is None and b.tangent is None) or np.array_equal(a.tangent, b.tangent)

@@ -75,4 +75,5 @@ def test_committed_gallery_is_up_to_date(monkeypatch, embedded):
         fresh = render(to_dot(trace_file(Path("samples") / f"{path.stem}.py")), "svg")[0]
         diffs = same_to_a_reader(reader_view(path.read_bytes()), reader_view(fresh))
         assert not diffs, (f"{path.relative_to(ROOT)} is stale: run gradviz gallery samples --out-dir docs/gallery "
-                           "and gradviz trace samples/neuron.py --no-table -o docs/neuron.svg\n" + "\n".join(diffs[:10]))
+                           "and gradviz trace samples/neuron.py --no-table -o docs/neuron.svg\n"
+                           + "\n".join(diffs[:10]))

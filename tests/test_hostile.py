@@ -480,7 +480,8 @@ def test_render_runs_no_code(run, tmp_path):
     (tmp_path / "n.json").write_text(json.dumps(d))
     assert run("render", "n.json", "-f", "json", "-o", "out.json")[0] == 0
     assert not (tmp_path / "ran").exists()
-    assert Graph.from_json((tmp_path / "out.json").read_bytes()).to_dict()["nodes"][0]["label"] == "__import__('os').system('touch ran')"
+    saved = Graph.from_json((tmp_path / "out.json").read_bytes()).to_dict()
+    assert saved["nodes"][0]["label"] == "__import__('os').system('touch ran')"
 
 
 def bad_graph(change) -> str:
@@ -493,9 +494,11 @@ def bad_graph(change) -> str:
     ("", "g.json:1: not valid JSON: Expecting value"),
     ("{\"schema\": ", "g.json:1: not valid JSON: Expecting value"),
     ("[1, 2]", "g.json: not a gradviz graph (expected a JSON object)"),
-    ('{"schema": "other/thing@1"}', "g.json: not a gradviz graph (schema 'other/thing@1', expected 'gradviz/graph@2' or 'gradviz/graph@1')"),
+    ('{"schema": "other/thing@1"}',
+     "g.json: not a gradviz graph (schema 'other/thing@1', expected 'gradviz/graph@2' or 'gradviz/graph@1')"),
     ("[" * 100_000 + "]" * 100_000, "g.json: not a gradviz graph (nested too deeply)"),
-    (bad_graph(lambda d: d.update(granularity="fine")), "g.json: granularity: expected 'scalar' or 'tensor', not 'fine'"),
+    (bad_graph(lambda d: d.update(granularity="fine")),
+     "g.json: granularity: expected 'scalar' or 'tensor', not 'fine'"),
     (bad_graph(lambda d: d.update(nodes={})), "g.json: nodes/edges: expected two lists"),
     (bad_graph(lambda d: d["nodes"][1].pop("value")), "g.json: nodes[1].value: missing"),
     (bad_graph(lambda d: d["nodes"][1].update(value="1e3")),

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from gradviz.output import written_by_gradviz
 from cdp import Page, chromium
 from conftest import SAMPLES, run_cli
 
-needs_chromium = pytest.mark.skipif(chromium() is None, reason="needs Chromium (apt-get install chromium), as .ci/run installs")
+needs_chromium = pytest.mark.skipif(chromium() is None,
+                                    reason="needs Chromium (apt-get install chromium), as .ci/run installs")
 KB = 1024
 
 
@@ -56,7 +58,7 @@ def test_numbers_are_embedded_at_full_precision(pages):
     graph = trace_file(SAMPLES / "softmax_cce.py")
     data = page_data(pages["softmax_cce"])
     assert [n["label"] for n in data["nodes"]] == [graph.label(n.id) for n in graph.nodes]
-    for node, item in zip(graph.nodes, data["nodes"]):
+    for node, item in zip(graph.nodes, data["nodes"], strict=True):
         assert item["value"] == node.value  # the same double: JSON carries the shortest round-trip form
         assert item["grad"] == (None if node.kind == "const" else node.grad)
     spiral = trace_file(SAMPLES / "spiral_mlp.py")
@@ -89,13 +91,14 @@ def highlighted(page: Page) -> set[tuple[str, str]]:
     """(src label, dst label) of every edge drawn highlighted."""
     pairs = page.eval("[...document.querySelectorAll('.drawing.picking g.edge.on')].map((g) => { "
                       "const data = JSON.parse(document.getElementById('gradviz-data').textContent); "
-                      "const e = data.edges[+g.dataset.edge]; return [data.nodes[e.src].label, data.nodes[e.dst].label]; })")
+                      "const e = data.edges[+g.dataset.edge]; "
+                      "return [data.nodes[e.src].label, data.nodes[e.dst].label]; })")
     return {tuple(p) for p in pairs}
 
 
 def path_pairs(paths: list[dict]) -> set[tuple[str, str]]:
     """Consecutive labels of explain's paths, output first: the edges (input, result) they go through."""
-    return {(b, a) for p in paths for a, b in zip(p["labels"], p["labels"][1:])}
+    return {(b, a) for p in paths for a, b in pairwise(p["labels"])}
 
 
 def unwrapped(text: str) -> list[str]:
@@ -135,7 +138,8 @@ def test_clicking_w0_and_finding_w_show_what_explain_shows(pages):
         page.click(*center(page, 'g[data-node="3"]'))  # the leaf w[0]
         page.wait_for("!document.getElementById('panel').hidden")
         text, js = explain_cli("w[0]")
-        assert highlighted(page) == path_pairs(js["paths"]) == {("w[0]", "x[0]*w[0]"), ("x[0]*w[0]", "z"), ("z", "forward")}
+        assert highlighted(page) == path_pairs(js["paths"]) == {("w[0]", "x[0]*w[0]"), ("x[0]*w[0]", "z"),
+                                                                ("z", "forward")}
         assert unwrapped(page.eval("document.getElementById('chain-rule').innerText")) == unwrapped(text)
         assert page.eval("document.getElementById('sum').textContent") == "∂output/∂w[0] = 1"
 
@@ -199,7 +203,8 @@ def test_zoom_keys_and_wheel_change_the_view(pages):
 def test_opens_fitted_to_the_window(pages):
     with Page(pages["neuron"].as_uri(), width=900, height=600) as page:
         r = page.eval("(() => { const f = document.getElementById('figure').getBoundingClientRect(); "
-                      "const g = document.querySelector('.drawing:not([hidden]) .svg-pan-zoom_viewport').getBoundingClientRect(); "
+                      "const g = document.querySelector('.drawing:not([hidden]) .svg-pan-zoom_viewport')"
+                      ".getBoundingClientRect(); "
                       "return [g.left - f.left, f.right - g.right, g.top - f.top, f.bottom - g.bottom]; })()")
         assert min(r) >= -1  # inside the figure's area on every side
         assert min(r[0] + r[1], r[2] + r[3]) < 2  # and as large as it fits: it touches two opposite sides
@@ -235,11 +240,13 @@ def test_dark_mode_keeps_the_meaning_of_colours(pages):
 
 def test_open_starts_the_browser_on_the_page(tmp_path, model):
     browser = tmp_path / "browser"
-    browser.write_text(f"#!{sys.executable}\nimport sys, pathlib\npathlib.Path({str(tmp_path / 'opened')!r}).write_text(sys.argv[1])\n")
+    browser.write_text(f"#!{sys.executable}\nimport sys, pathlib\n"
+                       f"pathlib.Path({str(tmp_path / 'opened')!r}).write_text(sys.argv[1])\n")
     browser.chmod(0o755)
     env = {**os.environ, "BROWSER": str(browser)}
     out = subprocess.run([sys.executable, "-m", "gradviz", "trace", str(SAMPLES / "neuron.py"), "--no-table",
-                          "--format", "html", "--open", "--out-dir", str(tmp_path)], capture_output=True, text=True, env=env)
+                          "--format", "html", "--open", "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "opened").read_text() == (tmp_path / "neuron.html").resolve().as_uri()
     refused = run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--open", "--out-dir", tmp_path)
@@ -266,9 +273,11 @@ def test_notebook_shows_two_explorers(tmp_path):
     client = pytest.importorskip("nbclient", reason="the notebook test needs nbclient (pip install -e '.[test]')")
     pytest.importorskip("ipykernel", reason="the notebook test needs ipykernel (pip install -e '.[test]')")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(f"import gradviz\nneuron = gradviz.trace_file({str(SAMPLES / 'neuron.py')!r})\nneuron"),
+    nb.cells = [nbformat.v4.new_code_cell(f"import gradviz\n"
+                                          f"neuron = gradviz.trace_file({str(SAMPLES / 'neuron.py')!r})\nneuron"),
                 nbformat.v4.new_code_cell(f"gradviz.trace_file({str(SAMPLES / 'softmax_cce.py')!r})")]
-    client.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client.NotebookClient(nb, timeout=120, kernel_name="python3",
+                          resources={"metadata": {"path": str(tmp_path)}}).execute()
     shown = [cell.outputs[0]["data"] for cell in nb.cells]
     assert all("text/html" in d and "image/svg+xml" in d for d in shown)  # SVG stays for where scripts do not run
     pages = [re.search(r'srcdoc="(.*?)"', d["text/html"], re.S).group(1) for d in shown]
@@ -276,11 +285,12 @@ def test_notebook_shows_two_explorers(tmp_path):
     if chromium() is None:
         return
     # both in one document, as a notebook shows them: each explorer works in its own frame
-    (tmp_path / "notebook.html").write_text("<!DOCTYPE html><meta charset='utf-8'>" + "".join(d["text/html"] for d in shown),
-                                            encoding="utf-8")
+    (tmp_path / "notebook.html").write_text("<!DOCTYPE html><meta charset='utf-8'>"
+                                            + "".join(d["text/html"] for d in shown), encoding="utf-8")
     with Page((tmp_path / "notebook.html").as_uri()) as page:
         frames = "[...document.querySelectorAll('iframe')]"
-        page.wait_for(f"{frames}.every((f) => f.contentDocument && f.contentDocument.querySelector('.svg-pan-zoom_viewport'))")
+        page.wait_for(f"{frames}.every((f) => f.contentDocument "
+                      "&& f.contentDocument.querySelector('.svg-pan-zoom_viewport'))")
         counts = page.eval(f"{frames}.map((f) => f.contentDocument.querySelectorAll('g.node[data-node]').length)")
         assert counts == [13, 48]
         heights = page.eval(f"{frames}.map((f) => f.getBoundingClientRect().height)")
@@ -340,10 +350,12 @@ def test_a_large_drawing_moves_as_a_picture_then_is_drawn_once(tmp_path, model):
 @needs_chromium
 def test_nan_and_forward_mode_and_wrt(tmp_path, model):
     # ∂/∂x of log(x)·√x at x = 0: the paths carry 0 · inf and -inf · inf, the gradient is NaN
-    nan = model("import numpy as np\nx = np.array([0.0, 1.0])\n\ndef forward(x):\n    return np.sum(np.log(x) * np.sqrt(x))\n")
-    assert run_cli("trace", nan, "--no-table", "--format", "html", "--wrt", "x[0]", "-o", tmp_path / "nan.html").returncode == 0
-    assert run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "html", "--mode", "forward", "--wrt", "w[1]",
-                   "-o", tmp_path / "fwd.html").returncode == 0
+    nan = model("import numpy as np\nx = np.array([0.0, 1.0])\n\n"
+                "def forward(x):\n    return np.sum(np.log(x) * np.sqrt(x))\n")
+    assert run_cli("trace", nan, "--no-table", "--format", "html", "--wrt", "x[0]",
+                   "-o", tmp_path / "nan.html").returncode == 0
+    assert run_cli("trace", SAMPLES / "neuron.py", "--no-table", "--format", "html", "--mode", "forward",
+                   "--wrt", "w[1]", "-o", tmp_path / "fwd.html").returncode == 0
     with Page((tmp_path / "nan.html").as_uri()) as page:
         # --wrt opens the page with the paths to x[0] picked; its red (non-finite) edges stay red
         assert page.eval("document.getElementById('sum').textContent") == "∂output/∂x[0] = nan"
@@ -353,7 +365,8 @@ def test_nan_and_forward_mode_and_wrt(tmp_path, model):
     with Page((tmp_path / "fwd.html").as_uri()) as page:
         page.mouse("mouseMoved", *center(page, 'g[data-node="7"] > ellipse'))  # x[0]*w[0]: ∂/∂w[1] is 0
         page.wait_for("!document.getElementById('tip').hidden")
-        assert page.eval("[...document.querySelectorAll('#tip dt')].map((d) => d.textContent)") == ["value", "grad", "∂·/∂w[1]"]
+        assert page.eval("[...document.querySelectorAll('#tip dt')].map((d) => d.textContent)") == [
+            "value", "grad", "∂·/∂w[1]"]
         page.mouse("mouseMoved", *center(page, 'g[data-node="8"] > ellipse'))  # x[1]*w[1]: ∂/∂w[1] = x[1] = -2
         page.wait_for("document.querySelector('#tip .head').textContent === 'x[1]*w[1]'")
         assert page.eval("document.querySelectorAll('#tip dd')[2].textContent") == "-2"

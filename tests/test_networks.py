@@ -11,8 +11,8 @@ import pytest
 import gradviz
 from gradviz import trace_file
 from gradviz.errors import ModelError
-from gradviz.loader import load_module
 from gradviz.graph import Graph
+from gradviz.loader import load_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nnfs_backward import forward_backward  # noqa: E402

@@ -24,8 +24,8 @@ def test_elementwise_partials_match_finite_differences(name):
     locals_ = locals_ if isinstance(locals_, tuple) else (locals_,)
     h = 1e-6
     for i in range(len(args)):
-        up = list(args); up[i] = args[i] + h
-        down = list(args); down[i] = args[i] - h
+        up, down = list(args), list(args)
+        up[i], down[i] = args[i] + h, args[i] - h
         numeric = (op.forward(*up) - op.forward(*down)) / (2 * h)
         assert np.isclose(float(np.asarray(locals_[i])), numeric, rtol=1e-6, atol=1e-8), (name, i)
 

@@ -84,7 +84,8 @@ def test_a_path_of_one_edge_is_its_rule():
 def test_array_leaf_explains_every_element_in_json():
     data = json.loads(run_cli("explain", SAMPLES / "neuron.py", "--wrt", "w", "--format", "json").stdout)
     # ∂y/∂w = x = [1, -2, 3], one path each: 1 · 1 · x[i]
-    assert [(d["wrt"], d["total"], d["n_paths"]) for d in data] == [("w[0]", 1.0, 1), ("w[1]", -2.0, 1), ("w[2]", 3.0, 1)]
+    assert [(d["wrt"], d["total"], d["n_paths"]) for d in data] == [("w[0]", 1.0, 1), ("w[1]", -2.0, 1),
+                                                                     ("w[2]", 3.0, 1)]
     assert [d["paths"][0]["locals"] for d in data] == [[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, 1.0, 3.0]]
 
 

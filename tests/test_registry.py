@@ -4,8 +4,8 @@ bound to NumPy's own signature (an argument an entry does not declare is refused
 from __future__ import annotations
 
 import inspect
-import re
 import operator
+import re
 
 import numpy as np
 import pytest
@@ -114,15 +114,20 @@ def test_keyword_arguments_follow_numpys_signature_and_the_rest_are_refused(entr
     assert set(entry.operands) | set(entry.options) <= names, (entry.name, func)
     args, kwargs = entry.examples[0]
     f0, leaves, _ = _model(entry, args, kwargs)
+    template, _ = _leaves(args)
     for name in _refusable(entry, func):
-        template, _ = _leaves(args)
-
-        def f(**values):
-            return func(*_rebuild(template, values), **{**kwargs, name: SENTINEL})
-
-        f.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in leaves])
+        f = _passing(func, template, {**kwargs, name: SENTINEL}, leaves)
         with pytest.raises(GradvizError, match=rf"\(\.\.\., {name}=\) is not supported"):
             gradviz.trace(f, granularity="tensor", **leaves)
+
+
+def _passing(func, template, kwargs, leaves):
+    """A model of the leaves calling func with these keyword arguments."""
+    def f(**values):
+        return func(*_rebuild(template, values), **kwargs)
+
+    f.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in leaves])
+    return f
 
 
 X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
@@ -207,7 +212,8 @@ def test_numpy_coverage_page_is_generated_from_the_table():
 
     from gradviz.views.ops_table import ops_markdown
     page = Path(__file__).resolve().parent.parent / "docs" / "numpy-coverage.md"
-    assert page.read_text() == ops_markdown(), "docs/numpy-coverage.md is stale: run gradviz ops --markdown > docs/numpy-coverage.md"
+    assert page.read_text() == ops_markdown(), ("docs/numpy-coverage.md is stale: "
+                                                "run gradviz ops --markdown > docs/numpy-coverage.md")
     for entry in ENTRIES:
         for spelling in entry.spellings():
             assert f"`{spelling}`" in page.read_text(), spelling

@@ -126,7 +126,7 @@ def _char_rnn_by_hand(m):
     hprev = np.full((m.hidden_size, 1), 0.1)
     xs, hs, ps = {}, {-1: hprev}, {}
     loss = 0.0
-    for t, (i, j) in enumerate(zip(m.inputs, m.targets)):
+    for t, (i, j) in enumerate(zip(m.inputs, m.targets, strict=True)):
         xs[t] = np.eye(m.vocab_size)[:, [i]]
         hs[t] = np.tanh(m.Wxh @ xs[t] + m.Whh @ hs[t - 1] + m.bh)
         ps[t] = _softmax(m.Why @ hs[t] + m.by, axis=0)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import gradviz
 from gradviz.graph import Graph, SavedGraphError
 from gradviz.views.dot import to_dot
 from gradviz.views.render import render
+
 from test_trace import build, programs
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -46,7 +46,8 @@ def test_saved_graph_reads_back_as_the_same_graph(program, granularity, seed):
     assert back.warnings() == g.warnings()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(programs(), st.sampled_from(["scalar", "tensor"]))
 def test_saved_graph_draws_the_same_figure(embedded, program, granularity):
     leaves, steps = program
@@ -154,6 +155,7 @@ def tensor_dict() -> dict:
 def test_a_tampered_graph_is_refused_in_one_line_or_shown(d):
     """Whatever a stranger's JSON holds, reading and showing it ends in a SavedGraphError or a drawing."""
     from rich.console import Console
+
     from gradviz.views.mermaid import to_mermaid
     from gradviz.views.table import print_tables
 
@@ -224,7 +226,8 @@ def changed(change) -> str:
     (changed(lambda d: d["nodes"][2].pop()), "g.json: nodes[2]: expected a list of 8 fields: kind, label, op, shape, "
                                              "value, grad, nondiff, cluster"),
     (changed(lambda d: d["nodes"][3].__setitem__(5, None)), "g.json: nodes[3].grad: missing"),
-    (changed(lambda d: d["nodes"][3].__setitem__(7, 0)), "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
+    (changed(lambda d: d["nodes"][3].__setitem__(7, 0)),
+     "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
     (changed(lambda d: d["edges"][1].__setitem__(1, 99)), "g.json: edges[1]: no node 99"),
     (changed(lambda d: d["edges"][1].__setitem__(1, d["edges"][1][2])),
      "g.json: edges[1]: edges must run from an earlier node to a later one, grouped by their dst in node order, "
@@ -271,6 +274,7 @@ def tampered_v2(draw):
 @given(tampered_v2())
 def test_a_tampered_v2_graph_is_refused_in_one_line_or_shown(d):
     from rich.console import Console
+
     from gradviz.views.mermaid import to_mermaid
     from gradviz.views.table import print_tables
 

@@ -184,7 +184,7 @@ def test_the_math_module_lists_zip_and_sum_of_a_generator():
     def model(xs, w):
         exp_values = [math.e ** x for x in xs]
         base = sum(e for e in exp_values)
-        terms = [a * b for a, b in zip(exp_values, w)]
+        terms = [a * b for a, b in zip(exp_values, w, strict=True)]
         return (-math.log(exp_values[0] / base) + math.sqrt(math.exp(terms[1])) + math.erf(terms[2])
                 + math.log1p(math.fabs(w[0])) + math.tanh(w[1]) + math.sin(w[2]) * math.cos(xs[1])
                 + math.pow(xs[2], 2) + math.log(base, 10))

@@ -9,11 +9,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, SAMPLES, run_cli
 
 from gradviz import trace_file
 from gradviz.errors import GradvizError, ModelError
 from gradviz.graph import Graph
+
+from conftest import ROOT, SAMPLES, run_cli
 
 TORCH_SAMPLES = SAMPLES / "torch"
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,

@@ -107,7 +107,8 @@ def test_names_and_layers_are_read_from_the_frames_at_each_operation():
 
     g = gradviz.trace(f, granularity="scalar", a=2.0)
     ops = [(g.label(n.id), g.cluster_of(n.id)) for n in g.nodes if n.kind == "op"]
-    assert ops == [("v", None), ("d", None), ("e", None), ("scale.out", ("scale", 0)), ("f", None)]  # the output: the function's name
+    # the output, last: the function's name
+    assert ops == [("v", None), ("d", None), ("e", None), ("scale.out", ("scale", 0)), ("f", None)]
     assert g.clusters == [("scale", 0)]
     assert g.output_value == ((2.0 + 1.0) * 2.0 * 2.0) * 3.0 + 0.5
     assert g.grad("a") == 30.0  # y = 3·2(a+1)·a + 0.5 = 6a² + 6a + 0.5: dy/da = 12a + 6 = 30 at a = 2
@@ -235,7 +236,7 @@ def test_random_expressions_match_central_finite_differences(program, granularit
     assume(not any(n.nondiff for n in g.nodes))  # at a kink the derivative does not exist
     assert np.isclose(g.output_value, f(*leaves))
     h = 1e-6
-    for name, leaf in zip("abc", leaves):
+    for name, leaf in zip("abc", leaves, strict=True):
         numeric = np.zeros_like(leaf)
         for idx in np.ndindex(leaf.shape):
             up = [x.copy() for x in leaves]

@@ -7,7 +7,6 @@ derivative does not exist (a tie, a kink, a jump): the local partial is 0 and `n
 """
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Callable
 
@@ -35,7 +34,8 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
     call = f"{name}({','.join(variables)})"
     rules = (rules,) if isinstance(rules, str) else rules
-    rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}" for r, v in zip(rules, variables))
+    rules = tuple(r if r.lstrip().startswith("∂") else f"∂{call}/∂{v} = {r}"
+                  for r, v in zip(rules, variables, strict=True))
     label = label or f"{name}(" + ",".join(f"{{{i}}}" for i in range(len(variables))) + ")"
     at = at or (0.7, -0.4, 1.3)[:len(variables)]
     examples = examples or ((tuple(np.array([a, a + 0.25]) for a in at), {}),)
@@ -115,15 +115,16 @@ ew(np.float_power, ("∂(x^y)/∂x = y·x^(y−1)", "∂(x^y)/∂y = x^y·ln x")
    lambda x, y, out: (y * np.power(x, y - 1.0), _pow_exponent(x, y, out)), label="{0}**{1}", at=(1.5, 2.5))
 ew(np.negative, "∂(−x)/∂x = −1", lambda x, out: -1.0, name="neg", label="-{0}", syntax=("-x",))
 ew(np.positive, "∂(+x)/∂x = 1", lambda x, out: 1.0, label="+{0}", syntax=("+x",))
-ew(np.absolute, "∂|x|/∂x = sign(x)", lambda x, out: np.sign(x), name="abs", label="abs({0})", nondiff=lambda x, out: x == 0,
-   syntax=("abs(x)",), also=(np.fabs,))
+ew(np.absolute, "∂|x|/∂x = sign(x)", lambda x, out: np.sign(x), name="abs", label="abs({0})",
+   nondiff=lambda x, out: x == 0, syntax=("abs(x)",), also=(np.fabs,))
 ew(np.square, "∂(x²)/∂x = 2·x", lambda x, out: 2.0 * x)
 ew(np.sqrt, "∂√x/∂x = 1/(2·√x)", lambda x, out: 0.5 / out, at=(2.0,))
 ew(np.cbrt, "∂∛x/∂x = 1/(3·∛x²)", lambda x, out: 1.0 / (3.0 * out * out), at=(2.0,))
 ew(np.reciprocal, "∂(1/x)/∂x = −1/x²", lambda x, out: -out * out, at=(2.0,))
 ew(np.remainder, ("1", "−floor(x/y)"), lambda x, y, out: (1.0, -np.floor(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
-ew(np.copysign, ("sign(x)·sign(y)", "0"), lambda x, y, out: (np.sign(x) * np.copysign(1.0, y), 0.0), nondiff=lambda x, y, out: x == 0)
+ew(np.copysign, ("sign(x)·sign(y)", "0"), lambda x, y, out: (np.sign(x) * np.copysign(1.0, y), 0.0),
+   nondiff=lambda x, y, out: x == 0)
 ew(np.fmod, ("1", "−trunc(x/y)"), lambda x, y, out: (1.0, -np.trunc(x / y)), at=(5.3, 2.0),
    nondiff=lambda x, y, out: out == 0)
 
@@ -154,7 +155,8 @@ ew(np.arctan2, ("x/(x²+y²)", "−y/(x²+y²)"),
 ew(np.hypot, ("x/hypot(x,y)", "y/hypot(x,y)"), lambda x, y, out: (x / out, y / out))
 ew(np.deg2rad, "π/180", lambda x, out: np.pi / 180.0, also=(np.radians,))
 ew(np.rad2deg, "180/π", lambda x, out: 180.0 / np.pi, also=(np.degrees,))
-ew(np.sinc, "(cos(πx) − sinc(x))/x", lambda x, out: np.where(x == 0, 0.0, (np.cos(np.pi * x) - out) / np.where(x == 0, 1.0, x)))
+ew(np.sinc, "(cos(πx) − sinc(x))/x",
+   lambda x, out: np.where(x == 0, 0.0, (np.cos(np.pi * x) - out) / np.where(x == 0, 1.0, x)))
 
 # -- hyperbolic ---------------------------------------------------------------------------------------------
 section(HYPER)
@@ -184,7 +186,8 @@ ew(np.clip, ("∂clip(x,lo,hi)/∂x = 1 if lo < x < hi else 0", "∂clip(x,lo,hi
    nondiff=lambda x, lo, hi, out: (x == lo) | (x == hi), label="clip({0})", methods=("clip",),
    forward=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), operands=("a",),
    options=("a_min", "a_max", "min", "max"), spec=_clip_spec, variables=("x", "lo", "hi"), at=(0.5, 0.0, 1.0))
-ew(np.nan_to_num, "1 where x is finite, else 0 (a replaced NaN or inf is a constant)", lambda x, out: np.isfinite(x) * 1.0,
+ew(np.nan_to_num, "1 where x is finite, else 0 (a replaced NaN or inf is a constant)",
+   lambda x, out: np.isfinite(x) * 1.0,
    forward=lambda x, nan=0.0, posinf=None, neginf=None: np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
    options=("nan", "posinf", "neginf"), spec=lambda x, nan=0.0, posinf=None, neginf=None: (
        [x], {"nan": nan, "posinf": posinf, "neginf": neginf}))
@@ -202,7 +205,8 @@ ew(np.floor, "0 (flagged at integers)", lambda x, out: 0.0, nondiff=_integers, *
 ew(np.ceil, "0 (flagged at integers)", lambda x, out: 0.0, nondiff=_integers, **_Z)
 ew(np.trunc, "0 (flagged at integers)", lambda x, out: 0.0, nondiff=_integers, also=(np.fix,), **_Z)
 ew(np.rint, "0 (flagged halfway between integers)", lambda x, out: 0.0, nondiff=_halves, **_Z)
-ew(np.round, "0 (flagged halfway between steps)", lambda x, out: 0.0, forward=lambda a, decimals=0: np.round(a, decimals),
+ew(np.round, "0 (flagged halfway between steps)", lambda x, out: 0.0,
+   forward=lambda a, decimals=0: np.round(a, decimals),
    nondiff=lambda x, out: _halves(x, out), operands=("a",), options=("decimals",), spec=_round_spec,
    methods=("round",), also=(np.around,), **_Z)
 ew(np.heaviside, ("0 (flagged at x = 0)", "1 where x = 0 else 0"), lambda x, y, out: (0.0, (x == 0) * 1.0),

@@ -124,8 +124,8 @@ class Elementwise(Kind):
         if self.sums:
             return tracer.wrap(out, tracer.scalar_sums(out, refs))
         if len(xs) > 1:  # node by node, its inputs in order
-            refs = [[r for group in zip(*refs) for r in group]]
-            locs = [[v for group in zip(*locs) for v in group]]
+            refs = [[r for group in zip(*refs, strict=True) for r in group]]
+            locs = [[v for group in zip(*locs, strict=True) for v in group]]
         return tracer.wrap(out, tracer.op_nodes(name, out, len(xs), refs[0], locs[0], nondiff))
 
     def chain(self, entry, arg, local, up, ctx, out):
@@ -215,7 +215,7 @@ class Contraction(Kind):
         tracer.reserve(products + sums, f"{entry.name} {shapes} split into {products:,} products and {sums:,} sums")
         grid = np.ogrid[tuple(slice(0, n) for n in full)] if full else []
         views = []
-        for x, s in zip(xs, ins):
+        for x, s in zip(xs, ins, strict=True):
             ix = tuple(grid[letters.index(c)] if x.shape[d] > 1 else 0 for d, c in enumerate(s))
             views.append(tracer.view(x, lambda v, ix=ix: np.broadcast_to(v[ix], full)))
         product = views[0]
@@ -243,7 +243,7 @@ def contract(ins: list[str], arrays: list, out: str) -> np.ndarray:
     """einsum(ins -> out). Two operands without repeated letters go through one batched matmul (BLAS):
     np.einsum's own path is ten times slower on the matrices of a network."""
     if len(arrays) != 2 or any(len(set(s)) != len(s) for s in ins) or any(
-            np.shape(a)[d] == 1 for a, s in zip(arrays, ins) for d in range(len(s))):
+            np.shape(a)[d] == 1 for a, s in zip(arrays, ins, strict=True) for d in range(len(s))):
         return np.einsum(",".join(ins) + "->" + out, *arrays, optimize=True)
     (sa, sb), (a, b) = ins, arrays
     # a letter only one operand has and the result lacks is summed inside that operand first
@@ -255,7 +255,7 @@ def contract(ins: list[str], arrays: list, out: str) -> np.ndarray:
             s = "".join(c for d, c in enumerate(s) if d not in gone)
         sa, a = (s, x) if only == 0 else (sa, a)
         sb, b = (s, x) if only == 1 else (sb, b)
-    sizes = dict(zip(sa, np.shape(a))) | dict(zip(sb, np.shape(b)))
+    sizes = dict(zip(sa, np.shape(a), strict=True)) | dict(zip(sb, np.shape(b), strict=True))
     batch = [c for c in out if c in sa and c in sb]
     summed = [c for c in sa if c in sb and c not in out]
     free_a = [c for c in sa if c not in sb]
@@ -264,8 +264,10 @@ def contract(ins: list[str], arrays: list, out: str) -> np.ndarray:
     def size(cs):
         return math.prod(sizes[c] for c in cs)
 
-    am = np.transpose(a, [sa.index(c) for c in batch + free_a + summed]).reshape(size(batch), size(free_a), size(summed))
-    bm = np.transpose(b, [sb.index(c) for c in batch + summed + free_b]).reshape(size(batch), size(summed), size(free_b))
+    am = np.transpose(a, [sa.index(c) for c in batch + free_a + summed])
+    am = am.reshape(size(batch), size(free_a), size(summed))
+    bm = np.transpose(b, [sb.index(c) for c in batch + summed + free_b])
+    bm = bm.reshape(size(batch), size(summed), size(free_b))
     made = batch + free_a + free_b
     r = np.matmul(am, bm).reshape([sizes[c] for c in made])
     return np.transpose(r, [made.index(c) for c in out])
@@ -274,10 +276,10 @@ def contract(ins: list[str], arrays: list, out: str) -> np.ndarray:
 def letter_sizes(shapes: list[tuple], ins: list[str]) -> dict[str, int]:
     """The size of every letter; a dimension of 1 broadcasts against a larger one, as in NumPy."""
     sizes: dict[str, int] = {}
-    for shape, s in zip(shapes, ins):
+    for shape, s in zip(shapes, ins, strict=True):
         if len(shape) != len(s):
             raise ValueError(f"operand has {len(shape)} dimensions, subscripts give {len(s)}")
-        for n, c in zip(shape, s):
+        for n, c in zip(shape, s, strict=True):
             known = sizes.get(c, 1)
             if n != 1 and known != 1 and n != known:
                 raise ValueError(f"size {n} of {c!r} does not match {known}")
@@ -296,7 +298,7 @@ def einsum_vjp(g: np.ndarray, k: int, args: tuple, ins: list[str], out: str) -> 
         return np.reshape(a, [np.shape(a)[d] for d in keep]), "".join(s[d] for d in keep)
 
     x, s = squeezed(args[k], ins[k])
-    others = [squeezed(a, t) for i, (a, t) in enumerate(zip(args, ins)) if i != k]
+    others = [squeezed(a, t) for i, (a, t) in enumerate(zip(args, ins, strict=True)) if i != k]
     unique = "".join(dict.fromkeys(s))
     present = set(out).union(*(t for _, t in others))
     made = "".join(c for c in unique if c in present)
@@ -391,7 +393,7 @@ class Opaque(Kind):
         counts, srcs, locs = [], [], []
         for k in range(value.size):
             counts.append(sum(int(d[k].sum()) for d in depends))
-            for r, j, d in zip(refs, jacs, depends):
+            for r, j, d in zip(refs, jacs, depends, strict=True):
                 srcs.extend(r[d[k]].tolist())
                 locs.extend(j[k][d[k]].tolist())
         return tracer.wrap(value, tracer.op_nodes_ragged(entry.name, value, counts, srcs, locs))

@@ -72,7 +72,7 @@ def _tensordot_spec(a, b, axes=2):
     letters = iter(_POOL)
     sa = [next(letters) for _ in range(na)]
     sb = [next(letters) for _ in range(nb)]
-    for i, j in zip(ax_a, ax_b):
+    for i, j in zip(ax_a, ax_b, strict=True):
         sb[j] = sa[i]
     out = [c for i, c in enumerate(sa) if i not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
     return [a, b], ["".join(sa), "".join(sb)], "".join(out), lambda x, y: np.tensordot(x, y, axes)
@@ -90,10 +90,11 @@ def _einsum_spec(operands, optimize=False):
         raise ValueError("more operands than subscripts, or fewer")
     used = set(subscripts)
     spare = [c for c in _POOL if c not in used]
-    width = max((_nd(v) - len(t.replace("...", "")) for t, v in zip(terms, values) if "..." in t), default=0)
+    width = max((_nd(v) - len(t.replace("...", "")) for t, v in zip(terms, values, strict=True) if "..." in t),
+                default=0)
     ell = spare[:width]
     ins = []
-    for t, v in zip(terms, values):
+    for t, v in zip(terms, values, strict=True):
         if "..." in t:
             n = _nd(v) - len(t.replace("...", ""))
             t = t.replace("...", "".join(ell[width - n:]))
@@ -154,9 +155,10 @@ def _kron(tracer, a, b):
     a = a if _nd(a) == n else np.reshape(a, (1,) * (n - _nd(a)) + np.shape(getattr(a, "value", a)))
     b = b if _nd(b) == n else np.reshape(b, (1,) * (n - _nd(b)) + np.shape(getattr(b, "value", b)))
     la, lb = _letters(n), _letters(n, "".join(_letters(n)))
-    pairs = "".join(x + y for x, y in zip(la, lb))
+    pairs = "".join(x + y for x, y in zip(la, lb, strict=True))
     sa, sb = np.shape(getattr(a, "value", a)), np.shape(getattr(b, "value", b))
-    return np.reshape(np.einsum(f"{''.join(la)},{''.join(lb)}->{pairs}", a, b), tuple(p * q for p, q in zip(sa, sb)))
+    return np.reshape(np.einsum(f"{''.join(la)},{''.join(lb)}->{pairs}", a, b),
+                      tuple(p * q for p, q in zip(sa, sb, strict=True)))
 
 
 def _multi_dot(tracer, arrays):

@@ -197,7 +197,8 @@ def _cumprod_chain(tracer, x, axis=None):
 
 
 register(Entry("cumprod", SCANS, ("∂(x₀·…·xₖ)/∂xᵢ = Πⱼ≤ₖ,ⱼ≠ᵢ xⱼ for i ≤ k",), OPAQUE, (np.cumprod,), ("cumprod",),
-               label="cumprod({0})", operands=("a",), options=("axis",), forward=lambda a, axis=None: np.cumprod(a, axis=axis),
+               label="cumprod({0})", operands=("a",), options=("axis",),
+               forward=lambda a, axis=None: np.cumprod(a, axis=axis),
                vjp=(_cumprod_vjp,), jvp=(_cumprod_jvp,), derive=_cumprod_chain,
                note="split into scalars: a chain of products, out[k] = out[k−1]·x[k]; as a tensor one node "
                     "with the exact partials (no division, so zeros are fine)",
@@ -228,7 +229,8 @@ for _method, _func, _name in _UFUNC_METHODS:
     register(Entry(f"{_method.__self__.__name__}.{_method.__name__}", FAMILY, (f"= np.{_name}(x, axis)",),
                    None, (_method,), operands=("array",), options=("axis",),
                    derive=lambda tracer, array, axis=0, _func=_func: _func(tracer.lift(array), axis=axis),
-                   note=f"derived: np.{_name} along the axis (default 0)", examples=(((_M,), {}), ((_M,), {"axis": 1}))))
+                   note=f"derived: np.{_name} along the axis (default 0)",
+                   examples=(((_M,), {}), ((_M,), {"axis": 1}))))
 
 
 def _outer_of(ufunc):

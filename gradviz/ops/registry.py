@@ -125,7 +125,7 @@ class Entry:
                 plan = self.plans[func] = self._plan(func)
             names, defaults = plan
             if len(names) - len(defaults) <= len(args) <= len(names):
-                return {**defaults, **dict(zip(names, args))}
+                return {**defaults, **dict(zip(names, args, strict=False))}
         sig = self.signature(func)
         what = what or display_name(func)
         try:

@@ -67,7 +67,7 @@ class Structural(Kind):
         if tracer.scalar:
             flat = np.concatenate([np.ravel(np.broadcast_to(x.ref, x.shape)) for x in xs]).astype(np.int64)
             refs = []
-            for v, m in zip(values, maps):
+            for v, m in zip(values, maps, strict=True):
                 consts = m < 0
                 ref = flat[np.where(consts, 0, m)] if flat.size else np.zeros(m.shape, dtype=np.int64)
                 if consts.any():
@@ -79,10 +79,10 @@ class Structural(Kind):
             args = tuple(x.value for x in xs)
             refs = [tracer.op_node(name, v, [x.ref for x in xs], [None] * len(xs), False,
                                    (args, {**(params or {}), "source": m, "starts": starts}))
-                    for v, m in zip(values, maps)]
-        results = [tracer.wrap(v, r) for v, r in zip(values, refs)]
+                    for v, m in zip(values, maps, strict=True)]
+        results = [tracer.wrap(v, r) for v, r in zip(values, refs, strict=True)]
         if len(operands) == 1:
-            for out, v, m in zip(results, values, maps):
+            for out, v, m in zip(results, values, maps, strict=True):
                 if np.may_share_memory(v, operands[0].value):  # NumPy made a view: so does the trace
                     _viewing(out, operands[0], m)
         return results if several else results[0]
@@ -94,7 +94,7 @@ class Structural(Kind):
         several = isinstance(raw, (list, tuple))
         refs = outputs(call([np.asarray(x.ref)]))
         results = []
-        for k, (v, r) in enumerate(zip(outputs(raw), refs)):
+        for k, (v, r) in enumerate(zip(outputs(raw), refs, strict=True)):
             out = tracer.wrap(np.asarray(v, dtype=float), r)
             if isinstance(v, np.ndarray) and v.ndim and np.may_share_memory(v, x.value):
                 _viewing(out, x, sources(call, [x.shape], True)[k])  # NumPy made a view: so does the trace
@@ -340,7 +340,8 @@ register(Entry("array", WRITES, (RULE,), STRUCTURAL, (), (), ("np.array([a, b])"
                note="a nested list of traced numbers or arrays becomes one array of their nodes",
                examples=((([_M[0], _M[1]],), {}),)))
 register(Entry("asarray", WRITES, (RULE,), STRUCTURAL, (), (), ("np.asarray([a, b])",), "asarray({0})", ("a",),
-               ("order", "copy"), np.asarray, spec=lambda tracer, a, order=None, copy=None: _array_spec(tracer, a, order),
+               ("order", "copy"), np.asarray,
+               spec=lambda tracer, a, order=None, copy=None: _array_spec(tracer, a, order),
                examples=((([_M[0], _M[1]],), {}),)))
 register(Entry("copy", WRITES, ("copy(x) = x: the same nodes, a new array for the writes that follow",),
                None, (np.copy,), ("copy",), ("x.astype(float)",), operands=("a",), options=("order",),
@@ -510,5 +511,6 @@ for _name, _func in MATH.items():
 CUT = register(Entry("cut", WRITES, ("∂(x taken as a number)/∂x = 0: the gradient stops here",), ELEMENTWISE,
                      (), (), ("float(x)", "int(x)", "x.item()", "range(n)", "x[i:j] with traced i, j", "x // y"),
                      "{0} taken as a number", ("x",), (), lambda x: x, lambda x, out: 0.0,
-                     variables=("x",), zero=True, note="where Python needs a plain number, the traced value gives its value "
-                     "and its gradient stops; one warning names the file:line"))
+                     variables=("x",), zero=True,
+                     note="where Python needs a plain number, the traced value gives its value "
+                          "and its gradient stops; one warning names the file:line"))

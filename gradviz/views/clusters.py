@@ -68,7 +68,7 @@ def plan(graph: Graph) -> Plan:
     block_of, call_of = {}, {}
     for b, block in enumerate(blocks):
         for k, ids in enumerate(block.calls):
-            for twin, i in zip(block.nodes, ids):
+            for twin, i in zip(block.nodes, ids, strict=True):
                 shown[i], block_of[i], call_of[i] = twin, b, k
     return Plan(blocks, shown, block_of, call_of)
 
@@ -119,7 +119,8 @@ def tail(graph: Graph, n: int) -> tuple[Graph, int]:
             edge = Edge(new_id[e.src], node.id, e.arg, e.local)
             edge.upstream, edge.chain = e.upstream, e.chain
             sub.edges.append(edge)
-    sub.output = np.vectorize(new_id.get)(graph.output) if isinstance(graph.output, np.ndarray) else new_id[graph.output]
+    sub.output = (np.vectorize(new_id.get)(graph.output) if isinstance(graph.output, np.ndarray)
+                  else new_id[graph.output])
     sub.leaves = {k: np.vectorize(new_id.get)(v) if isinstance(v, np.ndarray) else new_id[v]
                   for k, v in graph.leaves.items() if all(i in new_id for i in np.ravel(v).tolist())}
     return sub, len(graph.nodes) - len(order)

@@ -65,7 +65,8 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         title += " · layers collapsed"
     lines = [
         "digraph gradviz {",
-        f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, ordering=in, nodesep=0.25, ranksep=0.5, '
+        f'  graph [rankdir={rankdir}, fontname="{FONT}", fontsize=12, labelloc=t, ordering=in, '
+        "nodesep=0.25, ranksep=0.5, "
         f"label=<<b>{_html(title)}</b>>];",
         f'  node [fontname="{FONT}", fontsize=11, margin="0.08,0.04"];',
         # decorate: a thin line joins each label to its edge, so siblings' labels cannot be mistaken
@@ -87,9 +88,10 @@ def to_dot(graph: Graph, rankdir: str = "LR", wrt: str | None = None, collapse: 
         line = f"  n{node.id} [{_attrs(attrs)}, label=<{_node_label(graph, node.id)}>];"
         b = layers.block_of.get(node.id)
         (lines if b is None else boxes[b]).append(line)
-    for b, (block, members) in enumerate(zip(layers.blocks, boxes)):
+    for b, (block, members) in enumerate(zip(layers.blocks, boxes, strict=True)):
         lines += [f"  subgraph cluster_{b} {{",
-                  f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; label=<{_block_title(block, True)}>;']
+                  f'    style="rounded,dashed"; color="{MUTED}"; fontcolor="{MUTED}"; '
+                  f"label=<{_block_title(block, True)}>;"]
         lines += ["  " + m for m in members] + ["  }"]
     for src, dst, i in layers.drawn_edges(graph):
         edge = graph.edges[i]
@@ -249,7 +251,7 @@ def _combined(edges: list[Edge], chains: list[Any]) -> Any:
     """The chains (or their magnitudes) of edges drawn as one, summed per value they leave (the gradient a
     layer sends back to that input); several values (the elements of a leaf at scalar granularity) side by side."""
     sums: dict[int, Any] = {}
-    for e, c in zip(edges, chains):
+    for e, c in zip(edges, chains, strict=True):
         sums[e.src] = sums.get(e.src, 0.0) + np.asarray(c, dtype=float)
     if len(sums) == 1:
         return next(iter(sums.values()))
@@ -287,7 +289,8 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
     """One small table beside the output (in its rank), out of the graph's way without widening it."""
     rows = []
     for shape, style, fill, border, peripheries, text in STYLES.values():
-        look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if shape != "box" or "rounded" in style else "")
+        rounded = shape != "box" or "rounded" in style
+        look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if rounded else "")
         rows.append(f'<tr><td bgcolor="{fill}" color="{border}" border="{peripheries}"{look} fixedsize="true" '
                     f'width="24" height="14"> </td><td align="left">{text}</td></tr>')
     bars = "|{}|" if graph.granularity == "scalar" else "‖{}‖"

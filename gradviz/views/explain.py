@@ -7,7 +7,6 @@ import json
 import re
 
 import numpy as np
-
 from rich.console import Group
 from rich.text import Text
 
@@ -31,7 +30,7 @@ def _lhs(graph: Graph, ex: Explanation, out: int) -> str:
 
 def _factors(graph: Graph, path: Path) -> list[str]:
     labels = [_d(graph.label(i)) for i in path.nodes]
-    return [f"∂{a}/∂{b}" for a, b in zip(labels, labels[1:])]
+    return [f"∂{a}/∂{b}" for a, b in itertools.pairwise(labels)]
 
 
 def _numbers(path: Path) -> str:
@@ -111,7 +110,7 @@ def explain_latex(graph: Graph, ex: Explanation, max_paths: int) -> str:
     rows = []
     for k, p in enumerate(shown):
         labels = [graph.label(i) for i in p.nodes]
-        term = r"\,".join(_frac(a, b) for a, b in zip(labels, labels[1:])) or "1"
+        term = r"\,".join(_frac(a, b) for a, b in itertools.pairwise(labels)) or "1"
         nums = r" \cdot ".join(_factor(_tex_number(v), k) for k, v in enumerate(p.locals)) or "1"
         lead = f"{lhs} &= " if k == 0 else r"&\quad + "
         nums = "" if len(p.locals) < 2 else f"{nums} = "

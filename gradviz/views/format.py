@@ -100,10 +100,11 @@ def partial(graph: "Graph", edge: "Edge") -> str:
         rhs = rhs.replace("xᵢ", src if graph.granularity == "scalar" else f"{grouped(src)}ᵢ")
     elif style == "variables":
         names = op.variables
-        found = dict(zip(names, inputs))
+        found = dict(zip(names, inputs, strict=False))
         pattern = re.compile(rf"(?<![{_WORD}])({'|'.join(found)})(?![{_WORD}])")
         rest = pattern.sub("", rhs)
-        if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])", rest):
+        if re.search(rf"(?<![{_WORD}])({'|'.join(names)})(?![A-Za-z0-9_])|[ˣʸ]|(?<![A-Za-z])[xyXW](?=[A-Za-z0-9ˣʸ])",
+                     rest):
             return printable(rule)
         whole = rhs.strip() in found
 
@@ -118,7 +119,8 @@ def partial(graph: "Graph", edge: "Edge") -> str:
 
 def grouped(label: str) -> str:
     """A label inside a formula: in parentheses when it is itself an expression."""
-    return f"({label})" if any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label) else label
+    expression = any(c in label for c in "+-*/@ ") and not re.fullmatch(r"-?[\d.]+(e[+-]?\d+)?", label)
+    return f"({label})" if expression else label
 
 
 def local_line(graph: "Graph", edge: "Edge") -> str:

@@ -64,7 +64,8 @@ def system_dot() -> str | None:
 
 
 def render(source: str, fmt: str) -> tuple[bytes, str]:
-    """Render DOT source to fmt ('svg', 'png' or 'pdf'); returns (data, renderer) where renderer is a short human string such as 'system Graphviz dot 2.43.0' or 'embedded Graphviz (graphviz-pure 0.2.2)'."""
+    """Render DOT source to fmt ('svg', 'png' or 'pdf'); returns (data, renderer) where renderer is a short
+    human string such as 'system Graphviz dot 2.43.0' or 'embedded Graphviz (graphviz-pure 0.2.2)'."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise RenderError(f"unknown figure format {fmt!r}: use one of {', '.join(FORMATS)}")

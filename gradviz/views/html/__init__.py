@@ -86,7 +86,7 @@ def page_data(graph: Graph) -> dict:
               "upstream": _numbers(e.upstream), "chain": _numbers(e.chain),
               "const": graph.nodes[e.src].kind == "const"} for e in graph.edges]
     if graph.wrt is not None:  # forward mode ran: ∂node/∂wrt on every node, each edge's share of it
-        for item, obj in zip(nodes + edges, graph.nodes + graph.edges):
+        for item, obj in zip(nodes + edges, graph.nodes + graph.edges, strict=True):
             item["tangent"] = _numbers(obj.tangent)
     all_steps = backward_steps(graph)
     return {
@@ -107,7 +107,8 @@ def caption(graph: Graph, steps: list[Step], k: int) -> str:
     name = graph.label(step.node)
     head = f"step {k} of {len(steps) - 1}: "
     if not step.edges:
-        return head + f"the output {name} starts backward with grad = {fmt.value(node.grad, m.grad[step.node])} (the seed)"
+        return head + (f"the output {name} starts backward with grad = {fmt.value(node.grad, m.grad[step.node])} "
+                       "(the seed)")
     chains = " + ".join(fmt.value(graph.edges[i].chain, m.chain[i]) for i in step.edges)
     uses = "its one use" if len(step.edges) == 1 else f"its {len(step.edges)} uses"
     grad = fmt.value(node.grad, m.grad[step.node])
