@@ -269,3 +269,14 @@ def test_det_split_into_scalars_is_one_node_whose_edges_carry_the_cofactors():
     g = gradviz.trace(lambda S: np.sum(np.linalg.det(S)), granularity="scalar", S=stack)
     dets = [n for n in g.nodes if n.op == "det"]
     assert [sorted(g.label(e.src)[:3] for e in g.in_edges(n.id)) for n in dets] == [["S[0"] * 4, ["S[1"] * 4]
+
+
+@pytest.mark.parametrize("granularity", ["scalar", "tensor"])
+@pytest.mark.parametrize("product", [np.matmul, np.dot, np.inner])
+def test_a_product_numpy_refuses_is_refused_at_both_granularities(granularity, product):
+    # (2,1) against (4,3): the inner sizes 1 and 4 differ; a 1 must not broadcast as einsum's letters would
+    a, b = np.ones((2, 1)), np.ones((4, 3))
+    with pytest.raises(Exception) as numpy_said:
+        product(a, b)
+    with pytest.raises(GradvizError, match=re.escape(str(numpy_said.value).split(",")[0])):
+        gradviz.trace(lambda a, b: np.sum(product(a, b)), granularity=granularity, a=a, b=b)

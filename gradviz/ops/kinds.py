@@ -213,6 +213,9 @@ class Contraction(Kind):
         products, sums = math.prod(full) * (len(xs) - 1), (out_size if contracted else 0)
         shapes = (" @ " if entry.name in ("matmul", "dot") else ", ").join(str(x.shape) for x in xs)
         tracer.reserve(products + sums, f"{entry.name} {shapes} split into {products:,} products and {sums:,} sums")
+        # the letters let a dimension of 1 broadcast, as einsum does; matmul, dot and the others are stricter:
+        # NumPy's own function on stand-ins of the same shapes (zero strides, no memory) refuses what it refuses
+        forward(*(np.broadcast_to(0.0, x.shape) for x in xs))
         grid = np.ogrid[tuple(slice(0, n) for n in full)] if full else []
         views = []
         for x, s in zip(xs, ins, strict=True):
