@@ -69,6 +69,14 @@ def check(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto"
     max_graph_nodes: as for run()."""
     state = state or State()
     graph = backward(run(fn, leaves, granularity, state, max_graph_nodes))
+    report = compare(graph, lambda leaf, value: _evaluate(fn, leaves, state, leaf, value), rtol, atol)
+    report.ops = _check_custom_ops(graph, rtol, atol)
+    return report
+
+
+def compare(graph: Graph, evaluate: Callable[[str, np.ndarray], float], rtol: float, atol: float) -> Report:
+    """Every leaf element's gradient in graph against central finite differences of evaluate(leaf, value):
+    the sum of the model's output with that leaf set to value."""
     report = Report(rtol, atol)
     nondiff = _nondiff_inputs(graph)
     for leaf in graph.leaves:
@@ -79,12 +87,11 @@ def check(fn: Callable, leaves: dict[str, np.ndarray], granularity: str = "auto"
             up, down = value.copy(), value.copy()
             up[idx] += h
             down[idx] -= h
-            numeric = (_evaluate(fn, leaves, state, leaf, up) - _evaluate(fn, leaves, state, leaf, down)) / (2 * h)
+            numeric = (evaluate(leaf, up) - evaluate(leaf, down)) / (2 * h)
             analytic = float(grad[idx])
             close = _close(analytic, numeric, rtol, atol)
             status = "ok" if close else ("nondiff" if nondiff[x.node(graph)] else "mismatch")
             report.inputs.append(Comparison(x.label, analytic, numeric, status))
-    report.ops = _check_custom_ops(graph, rtol, atol)
     return report
 
 

@@ -794,13 +794,10 @@ def check(model: TorchModel, granularity: str = "auto", rtol: float = RTOL, atol
     central finite differences of the model run on plain float64 tensors."""
     import torch
 
-    from .check import Comparison, Report, _close, _nondiff_inputs, step
-    from .inputs import Input
+    from .check import compare
     from .trace import _message, where
 
     graph = trace(model, granularity, None, max_graph_nodes)
-    report = Report(rtol, atol)
-    nondiff = _nondiff_inputs(graph)
     base = {n: v.clone() for n, v in model.leaves.items()}
     kept = {n: places[0][0][places[0][1]].detach().to(torch.float64) for n, places in model.params.items()}
 
@@ -815,18 +812,5 @@ def check(model: TorchModel, granularity: str = "auto", rtol: float = RTOL, atol
         except Exception as exc:
             raise ModelError(where(exc, model.fn.__code__.co_filename) + _message(exc)) from exc
 
-    for leaf in graph.leaves:
-        value, grad = graph.leaf_value(leaf), graph.grad(leaf)
-        for idx in np.ndindex(value.shape):
-            x = Input(leaf, idx)
-            h = float(step(value[idx]))
-            up, down = value.copy(), value.copy()
-            up[idx] += h
-            down[idx] -= h
-            numeric = (evaluate(leaf, up) - evaluate(leaf, down)) / (2 * h)
-            analytic = float(grad[idx])
-            status = "ok" if _close(analytic, numeric, rtol, atol) else (
-                "nondiff" if nondiff[x.node(graph)] else "mismatch")
-            report.inputs.append(Comparison(x.label, analytic, numeric, status))
-    return report
+    return compare(graph, evaluate, rtol, atol)
 
