@@ -141,29 +141,41 @@ def leaf_values(fn: Callable, overrides: dict[str, np.ndarray],
     """Each parameter of fn is a leaf: its value from an override, else its default, else a global, as
     float64 (settle_integers then keeps integer arrays used as indices constant). Returns (leaves,
     constants): constants starts empty (find_state adds --const names, settle_integers class targets)."""
+    where_ = f"{path}: " if path else ""
+    values, constants = {}, {}
+    for name, default in parameter_defaults(fn, overrides):
+        if name in overrides:
+            value = overrides[name]
+            if default is not EMPTY and np.shape(default) != value.shape:
+                raise ModelError(f"--set {name}: shape {list(value.shape)} does not match the model's "
+                                 f"{list(np.shape(default))}")
+        elif default is EMPTY:
+            raise no_value(where_, fn, name)
+        else:
+            value = as_leaf_value(name, default, f"{where_}{fn.__name__}")
+        values[name] = value
+    return values, constants
+
+
+EMPTY = inspect.Parameter.empty
+
+
+def parameter_defaults(fn: Callable, overrides: Iterable[str] = ()) -> list[tuple[str, Any]]:
+    """fn's named parameters, each with its value when not overridden: its default, else the global of that
+    name, else EMPTY. An override that names no parameter is an error."""
     params = [p for p in inspect.signature(fn).parameters.values()
               if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    where_ = f"{path}: " if path else ""
     names = [p.name for p in params]
     unknown = [k for k in overrides if k not in names]
     if unknown:
         raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} "
                          f"(leaves: {', '.join(names)})")
-    values, constants = {}, {}
-    for p in params:
-        default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
-        if p.name in overrides:
-            value = overrides[p.name]
-            if default is not p.empty and np.shape(default) != value.shape:
-                raise ModelError(f"--set {p.name}: shape {list(value.shape)} does not match the model's "
-                                 f"{list(np.shape(default))}")
-        elif default is p.empty:
-            raise ModelError(f"{where_}leaf {p.name!r} has no value: give {fn.__name__}'s parameter a default, "
-                             f"define a global {p.name} = ..., or pass --set {p.name}=VALUE")
-        else:
-            value = as_leaf_value(p.name, default, f"{where_}{fn.__name__}")
-        values[p.name] = value
-    return values, constants
+    return [(p.name, p.default if p.default is not EMPTY else fn.__globals__.get(p.name, EMPTY)) for p in params]
+
+
+def no_value(where_: str, fn: Callable, name: str) -> ModelError:
+    return ModelError(f"{where_}leaf {name!r} has no value: give {fn.__name__}'s parameter a default, "
+                      f"define a global {name} = ..., or pass --set {name}=VALUE")
 
 
 def settle_integers(fn: Callable, leaves: dict[str, np.ndarray], state: State,
@@ -174,10 +186,9 @@ def settle_integers(fn: Callable, leaves: dict[str, np.ndarray], state: State,
     is found by calling the function once on plain values: NumPy refuses to index with floats. overridden:
     the names trace() was given values for: those are the caller's, not the model's."""
     given = {}
-    for p in inspect.signature(fn).parameters.values():
-        default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
-        if p.name in leaves and p.name not in overridden and default is not p.empty and _integer(default):
-            given[p.name] = np.asarray(default)
+    for name, default in parameter_defaults(fn):
+        if name in leaves and name not in overridden and default is not EMPTY and _integer(default):
+            given[name] = np.asarray(default)
     arrays = [n for n in given if given[n].ndim and np.array_equal(leaves[n], np.round(leaves[n]))]
     indices: list[str] = []
     if arrays:

@@ -119,39 +119,34 @@ def _parameters(fn: Callable, overrides: dict[str, np.ndarray], path: Path) -> t
     """fn's parameters: a float tensor or a number is a leaf (float64); anything else (an integer tensor of
     class targets, a module) is passed as it is."""
     import torch
-    params = [p for p in inspect.signature(fn).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    names = [p.name for p in params]
-    unknown = [k for k in overrides if k not in names]
-    if unknown:
-        raise ModelError(f"--set {unknown[0]}: {fn.__name__} has no parameter {unknown[0]!r} "
-                         f"(leaves: {', '.join(names)})")
+
+    from .loader import EMPTY, no_value, parameter_defaults
+    params = parameter_defaults(fn, overrides)
     leaves, constants = {}, {}
-    for p in params:
-        default = p.default if p.default is not p.empty else fn.__globals__.get(p.name, p.empty)
-        if p.name in overrides:
-            value = torch.from_numpy(overrides[p.name])
+    for name, default in params:
+        if name in overrides:
+            value = torch.from_numpy(overrides[name])
             if isinstance(default, torch.Tensor) and tuple(default.shape) != tuple(value.shape):
-                raise ModelError(f"--set {p.name}: shape {list(value.shape)} does not match the model's "
+                raise ModelError(f"--set {name}: shape {list(value.shape)} does not match the model's "
                                  f"{list(default.shape)}")
             if isinstance(default, torch.Tensor) and not default.is_floating_point():
                 if not torch.equal(value, value.round()):
-                    raise ModelError(f"--set {p.name}: the model's {p.name} holds integers (class targets)")
-                constants[p.name] = value.to(default.dtype)
+                    raise ModelError(f"--set {name}: the model's {name} holds integers (class targets)")
+                constants[name] = value.to(default.dtype)
                 continue
-            leaves[p.name] = value.to(torch.float64)
-        elif default is p.empty:
-            raise ModelError(f"{path}: leaf {p.name!r} has no value: give {fn.__name__}'s parameter a default, "
-                             f"define a global {p.name} = ..., or pass --set {p.name}=VALUE")
+            leaves[name] = value.to(torch.float64)
+        elif default is EMPTY:
+            raise no_value(f"{path}: ", fn, name)
         elif isinstance(default, torch.Tensor) and default.is_floating_point():
-            leaves[p.name] = default.detach().to(torch.float64)
+            leaves[name] = default.detach().to(torch.float64)
         elif isinstance(default, (float, int, list)) and not isinstance(default, bool):
             try:
-                leaves[p.name] = torch.tensor(default, dtype=torch.float64)
+                leaves[name] = torch.tensor(default, dtype=torch.float64)
             except (TypeError, ValueError):
-                raise ModelError(f"{path}: leaf {p.name!r} is not a number or a rectangular list of numbers") \
+                raise ModelError(f"{path}: leaf {name!r} is not a number or a rectangular list of numbers") \
                     from None
         else:
-            constants[p.name] = default
+            constants[name] = default
     if not params:
         raise ModelError(f"{path}: {fn.__name__} has no named parameters; its parameters are the graph's leaves")
     return leaves, constants
