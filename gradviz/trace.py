@@ -463,11 +463,12 @@ def numpy_error(func: Callable, args: tuple, kwargs: dict, exc: BaseException) -
             func(*plain(args), **{k: plain(v) for k, v in kwargs.items()})
     except Exception as own:  # noqa: BLE001  whatever NumPy raises is what the user should read
         text = str(own)
-        matrices = all(np.ndim(a) >= 2 for a in plain(args[:2]))
-        if func in (np.dot, np.matmul) and matrices and ("align" in text or "mismatch in its core" in text):
-            text += "; hint: the inner dimensions must agree: a transpose of one operand (x.T) is the usual fix"
-        err = type(own)(text)
-        return err
+        if (func in (np.dot, np.matmul) and isinstance(own, ValueError) and ("align" in text or "mismatch in its core"
+                                                                              in text)
+                and all(np.ndim(a) >= 2 for a in plain(args[:2]))):
+            return ValueError(f"{text}; hint: the inner dimensions must agree: a transpose of one operand (x.T) is "
+                              f"the usual fix")
+        return own  # as NumPy raised it: some of its errors cannot be rebuilt from a message alone
     return exc
 
 

@@ -101,7 +101,8 @@ def test_overlapping_writes(writes, seed):
         y = np.zeros(8)
         y[:3] = x
         for start, n, how in writes:
-            part = v[:n] * (start + 1)
+            part = v[:n] / (start + 1)  # bounded: repeated *= of growing parts made the output too large for
+            # central differences at h = 1e-6 to resolve the gradient (an error of the check, not of gradviz)
             if how == "=":
                 y[start:start + n] = part
             elif how == "+=":

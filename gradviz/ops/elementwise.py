@@ -70,10 +70,6 @@ def _tie(x, y, out):
     return x == y
 
 
-def _zero(*args):
-    return tuple(0.0 for _ in args[:-1]) if len(args) > 2 else 0.0
-
-
 def _integers(x, out):  # floor, ceil, trunc jump at every integer
     return x == np.round(x)
 

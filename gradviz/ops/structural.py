@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import UnsupportedOperation
 from ..index_map import gather, outputs, scatter, sources
 from .kinds import ELEMENTWISE, Kind
-from .registry import Entry, numpy_signature, register
+from .registry import FUNCTIONS, OPS, Entry, numpy_signature, register
 
 FAMILY, WRITES = "moving elements", "building and writing arrays"
 RULE = "∂out[k]/∂in[j] = 1 if out[k] copies in[j], else 0"
@@ -384,18 +384,18 @@ def _root(x):
 def write(tracer, target, index, value) -> None:
     """x[index] = value, recorded: the Python object x (and the array it views, if it is a view, and the
     other views of that array) hold the new values afterwards."""
-    from ..traced import Traced
+    from ..traced import Traced, holds_live, plain
     index = plain_index(tracer, index)
     target = current(target)
     viewed = _root(target)
     root = viewed if viewed is not None else target
-    live = _holds_live(value)
+    live = holds_live(value)
     if root.ref is None and not live:
-        target.value[index] = _plain(value)  # NumPy's own write into a plain array (its views see it)
+        target.value[index] = plain(value)  # NumPy's own write into a plain array (its views see it)
         return
     positions = (target.link.pos if viewed is not None else np.arange(target.size).reshape(target.shape))[index]
     if isinstance(value, (list, tuple)):
-        value = tracer.call(_entry("array"), np.array, (value,), {})
+        value = tracer.call(OPS["array"], np.array, (value,), {})
     link = _link(root)
     whole = viewed is None and not link.views and positions.shape == target.shape and (
         np.array_equal(positions.ravel(), np.arange(target.size)))
@@ -409,11 +409,11 @@ def write(tracer, target, index, value) -> None:
         new = tracer.wrap(values, refs)
     else:
         operands = [root] + ([value] if isinstance(value, Traced) else [])
-        plain = None if isinstance(value, Traced) else np.asarray(_plain(value), dtype=float)
+        fixed = None if isinstance(value, Traced) else np.asarray(plain(value), dtype=float)
 
         def call(arrays):
             out = np.array(arrays[0], dtype=float, order="C", copy=True)
-            out.reshape(-1)[positions] = arrays[1] if plain is None else plain
+            out.reshape(-1)[positions] = arrays[1] if fixed is None else fixed
             return out
         new = STRUCTURAL.move(tracer, "setitem", call, operands, {"idx": index_label(index)})
     root.value, root.ref, root.named = new.value, new.ref, False
@@ -472,28 +472,6 @@ def canvas_result(tracer, raw: Any, operands: list, call: Callable) -> Any:
     return results if several else results[0]
 
 
-def _holds_live(value: Any) -> bool:
-    from ..traced import Traced
-    if isinstance(value, Traced):
-        return value.ref is not None
-    return isinstance(value, (list, tuple)) and any(_holds_live(v) for v in value)
-
-
-def _plain(value: Any) -> Any:
-    from ..traced import plain
-    return plain(value)
-
-
-def _entry_for(func: Callable) -> Entry:
-    from .registry import FUNCTIONS
-    return FUNCTIONS[func]
-
-
-def _entry(name: str) -> Entry:
-    from .registry import OPS
-    return OPS[name]
-
-
 # -- plain Python's spellings -------------------------------------------------------------------------
 
 # math.f of a traced value is this NumPy function: idioms.py gives the model's math module these stand-ins,
@@ -502,7 +480,7 @@ MATH = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log
         "sqrt": np.sqrt, "pow": np.power, "fabs": np.absolute, "sin": np.sin, "cos": np.cos, "tan": np.tan,
         "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh}
 for _name, _func in MATH.items():
-    _by = _entry_for(_func)
+    _by = FUNCTIONS[_func]
     _by.syntax = _by.syntax + (f"math.{_name}",)
 
 
