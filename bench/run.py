@@ -12,7 +12,7 @@ scaling plot (bench/scaling.png) and, with --readme, puts the table into bench/R
 4. Tensor granularity: the spiral MLP against hand-written NumPy and PyTorch CPU autograd.
 5. Big graphs: JSON (schema @2) written and read, the 300,000-operation chain through the CLI to JSON,
    and a million-node graph traced, differentiated and saved, with its peak memory.
-6. PyTorch front end: `gradviz trace samples/torch/neuron.py` as a whole process against torchviz drawing the
+6. PyTorch front end: `gradviz trace samples/pytorch/neuron.py` as a whole process against torchviz drawing the
    same neuron, both importing torch.
 """
 from __future__ import annotations
@@ -175,10 +175,10 @@ def bench_cli(repeat: int) -> None:
 # -- 6. the PyTorch front end against torchviz -------------------------------------------------------
 
 def bench_torch(repeat: int) -> None:
-    section(f"6. PyTorch model, whole process: gradviz trace samples/torch/neuron.py (tables + svg) against "
+    section(f"6. PyTorch model, whole process: gradviz trace samples/pytorch/neuron.py (tables + svg) against "
             f"torchviz drawing the same neuron (peers/torchviz_neuron.py), median of {repeat}")
     if not (installed("torch") and installed("torchviz") and shutil.which("dot")):
-        row("gradviz trace samples/torch/neuron.py", "skipped", "needs torch, torchviz and system dot")
+        row("gradviz trace samples/pytorch/neuron.py", "skipped", "needs torch, torchviz and system dot")
         return
     import compileall
 
@@ -191,7 +191,7 @@ def bench_torch(repeat: int) -> None:
         commands = {
             "import torch": ([py, "-c", "import torch"], None),
             "torchviz": ([py, str(BENCH / "peers" / "torchviz_neuron.py"), str(tmp / "t.svg")], None),
-            "gradviz": ([py, "-m", "gradviz", "trace", "samples/torch/neuron.py", "-o", str(tmp / "g.svg")],
+            "gradviz": ([py, "-m", "gradviz", "trace", "samples/pytorch/neuron.py", "-o", str(tmp / "g.svg")],
                         dict(os.environ, COLUMNS="100", GRADVIZ_RENDERER="system")),
         }
         times = process_times(commands, repeat)
@@ -199,7 +199,7 @@ def bench_torch(repeat: int) -> None:
         wall = {name: w for name, (_, w) in times.items()}
         row("python -c 'import torch'", secs(t["import torch"]), f"wall {secs(wall['import torch'])}")
         row("torch + torchviz, svg (peer)", secs(t["torchviz"]), f"wall {secs(wall['torchviz'])}")
-        row("gradviz trace samples/torch/neuron.py, svg", secs(t["gradviz"]),
+        row("gradviz trace samples/pytorch/neuron.py, svg", secs(t["gradviz"]),
             f"vs torchviz {secs(t['torchviz'])}; wall {secs(wall['gradviz'])}, "
             f"{wall['gradviz'] / wall['torchviz']:.2f}x",
             f"{t['gradviz'] / t['torchviz']:.2f}x", "not slower", verdict(t["gradviz"] <= t["torchviz"]))

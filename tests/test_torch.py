@@ -16,7 +16,7 @@ from gradviz.graph import Graph
 
 from conftest import ROOT, SAMPLES, run_cli
 
-TORCH_SAMPLES = SAMPLES / "torch"
+TORCH_SAMPLES = SAMPLES / "pytorch"  # not "torch": a folder of that name on sys.path passes for the package
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason='PyTorch is not installed (pip install "gradviz[torch]")')
 
@@ -34,12 +34,12 @@ HIDE_TORCH = "import sys; sys.modules['torch'] = None; from gradviz.cli import m
 
 
 def test_without_torch_a_torch_model_is_one_line_saying_how_to_install():
-    for command in (["trace", "samples/torch/neuron.py"], ["check", "samples/torch/neuron.py"],
-                    ["ops", "samples/torch/neuron.py"]):
+    for command in (["trace", "samples/pytorch/neuron.py"], ["check", "samples/pytorch/neuron.py"],
+                    ["ops", "samples/pytorch/neuron.py"]):
         done = subprocess.run([sys.executable, "-c", HIDE_TORCH, *command], capture_output=True, text=True, cwd=ROOT,
                               check=False)
         assert done.returncode == 2, done.stderr
-        assert done.stderr == ("gradviz: error: samples/torch/neuron.py uses PyTorch, which is not installed here: "
+        assert done.stderr == ("gradviz: error: samples/pytorch/neuron.py uses PyTorch, which is not installed here: "
                                'pip install "gradviz[torch]"\n')
 
 
