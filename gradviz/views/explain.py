@@ -15,7 +15,7 @@ from ..inputs import inputs
 from ..paths import Explanation, Path
 from ..rounding import magnitudes
 from . import format as fmt
-from .table import MAX_ROWS, Fitted, _cut, _label, _table, forward_table
+from .table import MAX_ROWS, Fitted, _cut, _label, _num, _table, forward_table
 
 _BARE = re.compile(r"[\w.]+(\[[^\]]*\])?(\(.*\))?")  # x, w[0], max(z,0): no brackets needed after ∂
 
@@ -96,9 +96,9 @@ def _paths(n: int, more: str = "") -> str:
 
 def explain_json(graph: Graph, exs: list[Explanation], max_paths: int, element: bool) -> str:
     """One object per input number; a single object when the user named one number (b, w[0])."""
-    items = [{"wrt": ex.wrt, "total": _num(ex.total), "n_paths": ex.n_paths,
-              "paths": [{"labels": [graph.label(i) for i in p.nodes], "locals": [_num(v) for v in p.locals],
-                         "product": _num(p.product)} for p in itertools.islice(ex.paths, max_paths)]}
+    items = [{"wrt": ex.wrt, "total": _json_number(ex.total), "n_paths": ex.n_paths,
+              "paths": [{"labels": [graph.label(i) for i in p.nodes], "locals": [_json_number(v) for v in p.locals],
+                         "product": _json_number(p.product)} for p in itertools.islice(ex.paths, max_paths)]}
              for ex in exs]
     return json.dumps(items[0] if element else items, ensure_ascii=False, indent=1) + "\n"
 
@@ -193,20 +193,17 @@ def forward_tables(graph: Graph) -> Group:
     for k, e in enumerate(graph.edges[:MAX_ROWS]):
         e_table.add_row(_label(f"{graph.label(e.src)} → {graph.label(e.dst)}"),
                         Text(fmt.breakable(fmt.local_rule(graph, e))),
-                        _val(graph.nodes[e.src].tangent, m.tangent[e.src]), _val(e.tangent, m.share[k]))
+                        _num(graph.nodes[e.src].tangent, m.tangent[e.src]), _num(e.tangent, m.share[k]))
     _cut(e_table, len(graph.edges))
     n_table = _table(f"Tangents ∂node/∂{wrt}")
     for name in ("node", "value", f"∂node/∂{wrt}"):
         n_table.add_column(name, justify="left" if name == "node" else "right")
     for n in graph.nodes[:MAX_ROWS]:
-        n_table.add_row(_label(graph.label(n.id)), _val(n.value, m.value[n.id]), _val(n.tangent, m.tangent[n.id]))
+        n_table.add_row(_label(graph.label(n.id)), _num(n.value, m.value[n.id]), _num(n.tangent, m.tangent[n.id]))
     _cut(n_table, len(graph.nodes))
     return Group(Fitted(forward_table(graph)), intro, Fitted(e_table), Fitted(n_table))
 
 
-def _val(v, magnitude=None) -> Text:
-    return Text(fmt.value(v, magnitude), style="" if fmt.finite(v) else "bold red")
 
-
-def _num(v: float):
+def _json_number(v: float):
     return v if v == v and abs(v) != float("inf") else str(v)

@@ -6,7 +6,7 @@ page carries too), all inlined. It reads a finished Graph: hover texts, the chai
 input (`gradviz explain`'s own text) and the backprop steps (`gradviz.steps`) are computed here, once, so
 the page only shows them.
 
-Numbers are embedded at full precision (JSON's shortest round-trip form). An array larger than FULL_ARRAY
+Numbers are embedded at full precision (JSON's shortest round-trip form). An array larger than EMBEDDED_ARRAY
 elements is embedded as its min, max and norm plus a heatmap of block means, which keeps the spiral
 network's page under 2 MB where its JSON file is 6 MB.
 """
@@ -29,7 +29,7 @@ from .. import format as fmt
 from ..clusters import plan
 from ..dot import BAD, EDGE, FADED, MUTED, NONDIFF, STYLES, TANGENT, WRT, ZERO, to_dot
 
-FULL_ARRAY = 64  # arrays up to this many elements are embedded whole; larger ones as a heatmap
+EMBEDDED_ARRAY = 64  # arrays up to this many elements are embedded whole; larger ones as a heatmap
 HEAT_CELLS = 64  # a heatmap has at most this many rows and columns of block means
 MAX_PATHS = 20  # the chain rule is written out for this many paths, as `gradviz explain` lists by default
 
@@ -145,7 +145,7 @@ def _cluster(graph: Graph, node_id: int) -> str | None:
 
 def _numbers(v: Any) -> Any:
     """A number at full precision (JSON's shortest round-trip form), "nan"/"inf"/"-inf", None, or an array as
-    {shape, min, max, norm} plus its elements (up to FULL_ARRAY) or a heatmap of block means."""
+    {shape, min, max, norm} plus its elements (up to EMBEDDED_ARRAY) or a heatmap of block means."""
     if v is None:
         return None
     arr = np.asarray(v, dtype=float)
@@ -156,7 +156,7 @@ def _numbers(v: Any) -> Any:
     out.update(min=_scalar(float(finite.min())) if finite.size else None,
                max=_scalar(float(finite.max())) if finite.size else None,
                norm=_scalar(float(np.linalg.norm(arr.ravel()))), bad=int(arr.size - finite.size))
-    if arr.size <= FULL_ARRAY:
+    if arr.size <= EMBEDDED_ARRAY:
         out["data"] = [_scalar(x) for x in arr.ravel().tolist()]
     else:
         out["heat"] = _heatmap(arr)
