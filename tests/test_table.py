@@ -83,3 +83,18 @@ def test_an_output_that_depends_on_no_leaf_says_why_under_the_empty_backward_tab
     assert "the function returned a constant: the traced path took a branch that returns a value computed " \
            "without x" in text
     assert graph.grad("x") == 0.0
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_the_check_table_keeps_every_input_name_whole_at_80_columns(path):
+    from gradviz.check import check
+    from gradviz.loader import load
+    from gradviz.views.check_table import check_tables
+
+    model = load(f"{path}:forward")
+    report = check(model.fn, model.leaves, state=model.state)
+    text = _render(check_tables(report), 80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    for c in report.inputs[:20]:  # the table lists at most MAX_ROWS rows; each begins with its input, whole
+        assert any(line.startswith(c.input + " ") for line in lines), f"{c.input!r} is cut in {path.name}"

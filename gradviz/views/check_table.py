@@ -4,18 +4,17 @@ from __future__ import annotations
 import json
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..check import Comparison, Report
-from .table import MAX_ROWS, _cut
+from .table import MAX_ROWS, Fitted, _cut, _table
 
 _STYLE = {"ok": "green", "mismatch": "bold red", "nondiff": "yellow"}
 _WORD = {"ok": "ok", "mismatch": "MISMATCH", "nondiff": "⚠ nondiff"}
 
 
 def check_tables(report: Report) -> Group:
-    t = Table(title="Gradient check: backward against central finite differences", title_justify="left")
+    t = _table("Gradient check: backward against central finite differences")
     for name in ("input", "analytic", "numeric", "abs error", "rel error", "status"):
         t.add_column(name, justify="left" if name in ("input", "status") else "right")
     # a long table shows the disagreements first, then agreements, up to MAX_ROWS rows
@@ -23,15 +22,14 @@ def check_tables(report: Report) -> Group:
     for c in rows[:MAX_ROWS]:
         t.add_row(Text(c.input), *_numbers(c), _status(c))
     _cut(t, len(rows))
-    parts: list = [t]
+    parts: list = [Fitted(t), Text("")]
     if report.ops:
-        o = Table(title="Your operations: written partials against finite differences of the body (worst point)",
-                  title_justify="left")
+        o = _table("Your operations: written partials against finite differences of the body (worst point)")
         for name in ("op", "input", "at", "written", "numeric", "abs error", "rel error", "status"):
             o.add_column(name, justify="right" if name in ("written", "numeric", "abs error", "rel error") else "left")
         for c in report.ops:
             o.add_row(Text(c.op or ""), Text(c.input), Text(c.at), *_numbers(c), _status(c))
-        parts.append(o)
+        parts += [Fitted(o), Text("")]
     parts += [Text(line, style=style) for line, style in _summary(report)]
     return Group(*parts)
 
@@ -70,7 +68,8 @@ def check_json(report: Report) -> str:
 
 
 def _numbers(c: Comparison) -> list[Text]:
-    return [Text(f"{c.analytic:.10g}"), Text(f"{c.numeric:.10g}"), Text(f"{c.abs_err:.2e}"), Text(f"{c.rel_err:.2e}")]
+    # 7 digits keep the columns within 80 with names like net.params['W1'][0,0]; the errors show the rest
+    return [Text(f"{c.analytic:.7g}"), Text(f"{c.numeric:.7g}"), Text(f"{c.abs_err:.2e}"), Text(f"{c.rel_err:.2e}")]
 
 
 def _status(c: Comparison) -> Text:
