@@ -63,4 +63,4 @@ def _tensor_chain(graph: Graph, e: Any, up: np.ndarray) -> np.ndarray:
     """upstream × local for one tensor edge: the vector-Jacobian product, shaped like the input."""
     dst = graph.nodes[e.dst]
     entry = OPS[dst.op]
-    return entry.kind.chain(entry, e.arg, e.local, up, dst.ctx, dst.value)
+    return entry.kind.backward(entry, e, up, dst.ctx, dst.value)

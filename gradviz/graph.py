@@ -69,6 +69,31 @@ class Edge:
         self.tangent: Any = None  # forward mode: local × tangent of src, this edge's share of dst's tangent
 
 
+class LazyEdge(Edge):
+    """A tensor edge whose local partial is computed when something first reads it: backward often needs
+    none (x + y scales the upstream by 1, an edge from a constant is never differentiated), and an array of
+    partials is as large as the result. `partial(arg)` computes it; the slot `local` stays unset until then,
+    so reading it lands in __getattr__ once and is a plain slot read afterwards."""
+
+    __slots__ = ("partial",)
+
+    def __init__(self, src: int, dst: int, arg: int, partial: Any) -> None:
+        self.src = src
+        self.dst = dst
+        self.arg = arg
+        self.partial = partial
+        self.upstream = None
+        self.chain = None
+        self.tangent = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "local":
+            raise AttributeError(name)
+        self.local = local = self.partial(self.arg)
+        self.partial = None
+        return local
+
+
 class Graph:
     def __init__(self, granularity: str) -> None:
         self.granularity = granularity

@@ -15,6 +15,8 @@ product (a gather of the input tangent).
 """
 from __future__ import annotations
 
+import math
+from itertools import accumulate
 from typing import Any, Callable
 
 import numpy as np
@@ -36,12 +38,12 @@ def sources(call: Callable[[list[np.ndarray]], Any], shapes: list[tuple[int, ...
 
     call(arrays) runs the NumPy call with its traced inputs replaced by `arrays` (one per shape). With
     copies_only (the call can only copy, as indexing one array), one run is enough."""
-    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    sizes = [math.prod(s) for s in shapes]
     total = sum(sizes)
-    starts = np.cumsum([0] + sizes)
+    starts = list(accumulate(sizes, initial=0))[:-1]
     # float numbers (exact below 2⁵³): a call may write NaN, inf or 0.5 among them, as into the values
     numbered = [np.arange(start + 1, start + n + 1, dtype=float).reshape(shape)
-                for start, n, shape in zip(starts[:-1].tolist(), sizes, shapes, strict=True)]
+                for start, n, shape in zip(starts, sizes, shapes, strict=True)]
     first = outputs(call(numbered))
     if copies_only:
         return [np.asarray(m).astype(np.int64) - 1 for m in first]

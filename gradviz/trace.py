@@ -28,7 +28,7 @@ import numpy as np
 from . import idioms
 from .budget import Budget, GraphTooLarge, OverBudget
 from .errors import GradvizError, ModelError, UnsupportedOperation
-from .graph import Edge, Graph, Node
+from .graph import Edge, Graph, LazyEdge, Node
 from .ops import Entry
 from .ops.structural import CUT, Structural, current
 from .traced import Traced, canvas, holds_live, plain
@@ -146,12 +146,15 @@ class Tracer:
         """Scalar granularity: rearranged elements are the same nodes, so a view adds none."""
         return Traced(self, np.asarray(pick(x.value)), np.asarray(pick(x.ref)))
 
-    def op_node(self, op: str, value: Any, srcs: list, locals_: list, nondiff: bool = False, ctx: Any = None) -> int:
-        """One node (a tensor, or one scalar) with an edge from each of srcs, carrying locals_."""
+    def op_node(self, op: str, value: Any, srcs: list, locals_: list | Callable, nondiff: bool = False,
+                ctx: Any = None) -> int:
+        """One node (a tensor, or one scalar) with an edge from each of srcs, carrying locals_: one per edge, or
+        (tensor granularity) a function of the edge's input number computing it when first read."""
         nid = self._add_node("op", op, value, nondiff=nondiff, ctx=ctx)
         if self.scalar:
             srcs = self._ids(srcs)
-        self.graph.edges.extend(map(Edge, srcs, [nid] * len(srcs), range(len(srcs)), locals_))
+        edge, locals_ = (LazyEdge, repeat(locals_)) if callable(locals_) else (Edge, locals_)
+        self.graph.edges.extend(map(edge, srcs, [nid] * len(srcs), range(len(srcs)), locals_))
         return nid
 
     def op_nodes(self, op: str, values: np.ndarray, arity: int, srcs: list, locs: list,

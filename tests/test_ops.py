@@ -56,8 +56,7 @@ def test_reduction_locals_match_finite_differences(name):
     xs = np.array([[0.3, -1.2, 2.5], [1.1, 0.4, -0.6]])
     for axis in [(0,), (1,), (0, 1)]:
         out = op.forward(xs, axis=axis, keepdims=True)
-        local = op.local(xs, out, axis)
-        assert local.shape == xs.shape
+        local = np.broadcast_to(op.local(xs, out, axis), xs.shape)  # a number where it is the same for all
         h = 1e-6
         for idx in np.ndindex(xs.shape):
             up, down = xs.copy(), xs.copy()

@@ -26,9 +26,16 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
        kind: Kind = ELEMENTWISE, also: tuple[Callable, ...] = (), operands: tuple[str, ...] | None = None,
        options: tuple[str, ...] = (), spec: Callable | None = None, forward: Callable | None = None,
        variables: tuple[str, ...] | None = None, examples: tuple = ()) -> Entry:
-    """Register one elementwise operation. `at`: a point inside its domain and away from its kinks,
-    one number per input, where the registry's own test compares the partials with finite differences."""
+    """Register one elementwise operation. `partials`: (*inputs, out) -> the local partial of each input (a tuple
+    when several), or a tuple of such functions, one per input (a mask of where the partial is 1 may be
+    bool: backward multiplies by it as it is, the graph keeps it as floats). `at`: a point inside its domain
+    and away from its kinks, one number per input, where the registry's own test compares the partials with
+    finite differences."""
     name = name or func.__name__
+    each = ()
+    if isinstance(partials, tuple):  # one function per input
+        each = partials
+        partials = lambda *inputs: tuple(f(*inputs) for f in each)  # noqa: E731
     params = list(numpy_signature(func).parameters.values())
     operands = operands or tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY) or (params[0].name,)
     variables = variables or (("x",) if len(operands) == 1 else ("x", "y", "z")[:len(operands)])
@@ -40,7 +47,7 @@ def ew(func: Callable, rules: str | tuple[str, ...], partials: Callable, at: tup
     at = at or (0.7, -0.4, 1.3)[:len(variables)]
     examples = examples or ((tuple(np.array([a, a + 0.25]) for a in at), {}),)
     return register(Entry(name, family or _section[0], rules, kind, (func,) + also, methods, syntax, label,
-                          operands, options, forward or func, partials, nondiff=nondiff, spec=spec,
+                          operands, options, forward or func, partials, each=each, nondiff=nondiff, spec=spec,
                           variables=variables, zero=zero, note=note, examples=examples))
 
 
@@ -167,18 +174,20 @@ ew(np.arctanh, "1/(1−x²)", lambda x, out: 1.0 / (1.0 - x * x), at=(0.3,))
 # -- comparison and clipping --------------------------------------------------------------------------------
 section(EXTREMA)
 ew(np.maximum, ("∂max(x,y)/∂x = 1 if x > y else 0", "∂max(x,y)/∂y = 1 if y > x else 0"),
-   lambda x, y, out: ((x > y) * 1.0, (y > x) * 1.0), nondiff=_tie, label="max({0},{1})", syntax=("max(x, y)",),
+   (lambda x, y, out: x > y, lambda x, y, out: y > x), nondiff=_tie, label="max({0},{1})", syntax=("max(x, y)",),
    at=(1.0, 3.0))
 ew(np.minimum, ("∂min(x,y)/∂x = 1 if x < y else 0", "∂min(x,y)/∂y = 1 if y < x else 0"),
-   lambda x, y, out: ((x < y) * 1.0, (y < x) * 1.0), nondiff=_tie, label="min({0},{1})", syntax=("min(x, y)",),
+   (lambda x, y, out: x < y, lambda x, y, out: y < x), nondiff=_tie, label="min({0},{1})", syntax=("min(x, y)",),
    at=(1.0, 3.0))
 ew(np.fmax, ("1 if x > y or y is nan else 0", "1 if y > x or x is nan else 0"),
-   lambda x, y, out: (((x > y) | np.isnan(y)) * 1.0, ((y > x) | np.isnan(x)) * 1.0), nondiff=_tie, at=(1.0, 3.0))
+   (lambda x, y, out: (x > y) | np.isnan(y), lambda x, y, out: (y > x) | np.isnan(x)), nondiff=_tie,
+   at=(1.0, 3.0))
 ew(np.fmin, ("1 if x < y or y is nan else 0", "1 if y < x or x is nan else 0"),
-   lambda x, y, out: (((x < y) | np.isnan(y)) * 1.0, ((y < x) | np.isnan(x)) * 1.0), nondiff=_tie, at=(1.0, 3.0))
+   (lambda x, y, out: (x < y) | np.isnan(y), lambda x, y, out: (y < x) | np.isnan(x)), nondiff=_tie,
+   at=(1.0, 3.0))
 ew(np.clip, ("∂clip(x,lo,hi)/∂x = 1 if lo < x < hi else 0", "∂clip(x,lo,hi)/∂lo = 1 if x < lo else 0",
              "∂clip(x,lo,hi)/∂hi = 1 if x > hi else 0"),
-   lambda x, lo, hi, out: (((x > lo) & (x < hi)) * 1.0, (x < lo) * 1.0, (x > hi) * 1.0),
+   (lambda x, lo, hi, out: (x > lo) & (x < hi), lambda x, lo, hi, out: x < lo, lambda x, lo, hi, out: x > hi),
    nondiff=lambda x, lo, hi, out: (x == lo) | (x == hi), label="clip({0})", methods=("clip",),
    forward=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), operands=("a",),
    options=("a_min", "a_max", "min", "max"), spec=_clip_spec, variables=("x", "lo", "hi"), at=(0.5, 0.0, 1.0))

@@ -74,6 +74,10 @@ class Kind:
         args, params = ctx
         return entry.vjp[arg](up, args, out, params)
 
+    def backward(self, entry: "Entry", edge: Any, up: np.ndarray, ctx: tuple, out: Any) -> np.ndarray:
+        """The chain of one tensor edge in the reverse pass (rounding.py calls chain itself, with magnitudes)."""
+        return self.chain(entry, edge.arg, edge.local, up, ctx, out)
+
     def tangent(self, entry: "Entry", arg: int, local: Any, t: np.ndarray, ctx: tuple, out: Any) -> np.ndarray:
         """local × the input's tangent for the tensor edge from input `arg`: shaped like the result."""
         args, params = ctx
@@ -104,9 +108,14 @@ class Elementwise(Kind):
             tracer.reserve(n, lambda: f"{entry.name} of {' and '.join(str(v.shape) for v in vals)}")
         with np.errstate(all="ignore"):
             out = np.asarray(entry.forward(*vals, **(params or {})), dtype=float)
-            partials = _as_tuple(entry.partials(*vals, out))
             nondiff = entry.nondiff(*vals, out) if entry.nondiff else None
         name = entry.name
+        if not tracer.scalar:  # the local partials are computed when first read (backward may need none)
+            nid = tracer.op_node(name, out, [x.ref for x in xs], _Partials(entry, vals, out),
+                                 nondiff is not None and bool(np.any(nondiff)), (tuple(vals), params or {}))
+            return tracer.wrap(out, nid)
+        with np.errstate(all="ignore"):
+            partials = _as_tuple(entry.partials(*vals, out))
         if tracer.scalar and out.ndim == 0:
             # scalars in, one scalar out (a loop over Python numbers): skip the array bookkeeping below
             srcs = [int(x.ref) for x in xs]
@@ -115,10 +124,6 @@ class Elementwise(Kind):
             return tracer.wrap(out, np.array(tracer.op_node(name, out.item(), srcs, list(map(float, partials)),
                                                             bool(nondiff))))
         locs = [_shaped(p, out.shape) for p in partials]
-        if not tracer.scalar:
-            nid = tracer.op_node(name, out, [x.ref for x in xs], locs,
-                                 nondiff is not None and bool(np.any(nondiff)), (tuple(vals), params or {}))
-            return tracer.wrap(out, nid)
         refs = [np.broadcast_to(x.ref, out.shape).ravel().tolist() for x in xs]
         locs = [loc.ravel().tolist() for loc in locs]
         if self.sums:
@@ -129,12 +134,55 @@ class Elementwise(Kind):
         return tracer.wrap(out, tracer.op_nodes(name, out, len(xs), refs[0], locs[0], nondiff))
 
     def chain(self, entry, arg, local, up, ctx, out):
-        if not any(local.strides) and local.size:  # one number broadcast (x + y: 1): scale, do not multiply arrays
-            local = local.flat[0]
-        return unbroadcast(up * local, np.shape(ctx[0][arg]))
+        return _times(up, local, np.shape(ctx[0][arg]))
+
+    def backward(self, entry, edge, up, ctx, out):
+        partial = getattr(edge, "partial", None)  # an edge whose local nothing has read yet
+        # the partial as computed (a number, a mask), not the graph's float array shaped like the result
+        local = edge.local if partial is None else partial.raw(edge.arg)
+        return _times(up, local, np.shape(ctx[0][edge.arg]))
 
     def tangent(self, entry, arg, local, t, ctx, out):
         return np.broadcast_to(local * t, np.shape(out))
+
+
+def _number(local: Any) -> Any:
+    """A local partial that is one number (an array of it broadcast: x + y's 1, a sum's 1) as that number."""
+    if isinstance(local, np.ndarray) and local.size and not any(local.strides):
+        return local.flat[0]
+    return local
+
+
+def _times(up: np.ndarray, local: Any, shape: tuple) -> np.ndarray:
+    """upstream × local, summed back to the shape of the input (which the result may broadcast)."""
+    local = _number(local)
+    if not isinstance(local, np.ndarray) and local == 1.0:  # x + y passes its upstream on as it is
+        return unbroadcast(up, shape)
+    return unbroadcast(up * local, shape)
+
+
+class _Partials:
+    """The local partials of one tensor elementwise node, computed on the first read of any: all together, or
+    each alone where the entry has one function per input."""
+
+    __slots__ = ("entry", "vals", "out", "done")
+
+    def __init__(self, entry: "Entry", vals: list, out: np.ndarray) -> None:
+        self.entry, self.vals, self.out, self.done = entry, vals, out, None
+
+    def raw(self, arg: int) -> Any:
+        """The partial for input arg as the entry computes it: a number, a mask, or an array that broadcasts
+        to the result. NumPy's floating-point warnings are the caller's to silence (backward does)."""
+        entry = self.entry
+        if entry.each:
+            return entry.each[arg](*self.vals, self.out)
+        if self.done is None:
+            self.done = _as_tuple(entry.partials(*self.vals, self.out))
+        return self.done[arg]
+
+    def __call__(self, arg: int) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return _shaped(self.raw(arg), self.out.shape)
 
 
 class Reduce(Kind):
@@ -157,10 +205,10 @@ class Reduce(Kind):
         if not tracer.scalar:
             with np.errstate(all="ignore"):
                 out = np.asarray(entry.forward(xs, axis=axes, keepdims=True), dtype=float)
-                local = np.asarray(entry.local(xs, out, axes), dtype=float)
             nondiff = bool(entry.nondiff(xs, out, axes).any()) if entry.nondiff else False
             value = out.reshape(out_shape)
-            return tracer.wrap(value, tracer.op_node(entry.name, value, [x.ref], [local], nondiff,
+            local = _ReducedLocal(entry, xs, out, axes)  # computed when first read
+            return tracer.wrap(value, tracer.op_node(entry.name, value, [x.ref], local, nondiff,
                                                      ((xs,), {"keep_shape": keep_shape})))
         # split into scalars: one n-ary node per output element, over the elements folded into it
         kept = [i for i in range(xs.ndim) if i not in axes]
@@ -170,17 +218,49 @@ class Reduce(Kind):
         refs = np.transpose(np.broadcast_to(x.ref, xs.shape), order).reshape(-1, n)
         with np.errstate(all="ignore"):
             out = np.asarray(entry.forward(vals, axis=1, keepdims=True), dtype=float)
-            local = np.asarray(entry.local(vals, out, 1), dtype=float)
+            local = _shaped(entry.local(vals, out, 1), vals.shape)
         nondiff = entry.nondiff(vals, out, 1) if entry.nondiff else None
         ids = tracer.op_nodes(entry.name, out[:, 0], n, refs.ravel().tolist(), local.ravel().tolist(), nondiff)
         return tracer.wrap(out.reshape(out_shape), ids.reshape(out_shape))
 
     def chain(self, entry, arg, local, up, ctx, out):
-        return np.broadcast_to(np.reshape(up, ctx[1]["keep_shape"]), local.shape) * local
+        return _spread(up, local, ctx)
+
+    def backward(self, entry, edge, up, ctx, out):
+        partial = getattr(edge, "partial", None)  # an edge whose local nothing has read yet: the local as computed
+        return _spread(up, edge.local if partial is None else partial.raw(edge.arg), ctx)
 
     def tangent(self, entry, arg, local, t, ctx, out):
         axes = tuple(i for i, k in enumerate(ctx[1]["keep_shape"]) if k == 1)
         return np.sum(local * t, axis=axes).reshape(np.shape(out))
+
+
+def _spread(up: np.ndarray, local: Any, ctx: tuple) -> np.ndarray:
+    """upstream × local for a reduction's input: each result element's upstream spread over the elements
+    folded into it, times their partials (one number for a sum or a mean: a broadcast view then)."""
+    up = np.reshape(up, ctx[1]["keep_shape"])
+    local = _number(local)
+    if isinstance(local, np.ndarray):
+        return up * local
+    return np.broadcast_to(up if local == 1.0 else up * local, np.shape(ctx[0][0]))
+
+
+class _ReducedLocal:
+    """The local partial of one tensor reduction, computed when first read."""
+
+    __slots__ = ("entry", "xs", "out", "axes")
+
+    def __init__(self, entry: "Entry", xs: np.ndarray, out: np.ndarray, axes: tuple) -> None:
+        self.entry, self.xs, self.out, self.axes = entry, xs, out, axes
+
+    def raw(self, arg: int) -> Any:
+        """The local as the entry computes it: shaped like the input, or one number (NumPy's warnings are the
+        caller's to silence)."""
+        return self.entry.local(self.xs, self.out, self.axes)
+
+    def __call__(self, arg: int) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return _shaped(self.raw(arg), self.xs.shape)
 
 
 class Contraction(Kind):
@@ -233,6 +313,10 @@ class Contraction(Kind):
 
     def chain(self, entry, arg, local, up, ctx, out):
         args, p = ctx
+        (a, b), (sa, sb) = (args, p["ins"]) if len(args) == 2 else ((None, None), ("", ""))
+        if (len(sa) == len(sb) == 2 and sa[1] == sb[0] and p["out"] == sa[0] + sb[1] and len(set(p["out"] + sa)) == 3
+                and np.shape(a)[1] == np.shape(b)[0]):  # A @ B of two matrices: the textbook's two products
+            return up @ np.transpose(b) if arg == 0 else np.transpose(a) @ up
         return einsum_vjp(up, arg, args, p["ins"], p["out"])
 
     def tangent(self, entry, arg, local, t, ctx, out):

@@ -46,10 +46,10 @@ def derived(name, definition, derive, callables=(), methods=(), options=("axis",
                           derive=derive, note=note, examples=examples))
 
 
-reduction("sum", "∂(Σᵢ xᵢ)/∂xᵢ = 1", "sum({0})", np.sum, lambda xs, out, axis: np.ones_like(xs),
+reduction("sum", "∂(Σᵢ xᵢ)/∂xᵢ = 1", "sum({0})", np.sum, lambda xs, out, axis: 1.0,
           callables=(np.sum,), methods=("sum",), syntax=("sum(xs)", "x + y + … (split into scalars)"))
 reduction("mean", "∂(Σᵢ xᵢ/n)/∂xᵢ = 1/n", "mean({0})", np.mean,
-          lambda xs, out, axis: np.full_like(xs, out.size / xs.size), callables=(np.mean,), methods=("mean",))
+          lambda xs, out, axis: out.size / xs.size, callables=(np.mean,), methods=("mean",))
 reduction("max", "∂max(x₁…xₙ)/∂xᵢ = 1 if xᵢ is the largest else 0", "max({0})", np.max, _extreme_local, _ties,
           callables=(np.max, np.amax), methods=("max",))
 reduction("min", "∂min(x₁…xₙ)/∂xᵢ = 1 if xᵢ is the smallest else 0", "min({0})", np.min, _extreme_local, _ties,

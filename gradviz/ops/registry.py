@@ -85,7 +85,10 @@ class Entry:
     options: tuple[str, ...] = ()  # the other parameters it understands; the rest must keep their defaults
     forward: Callable | None = None  # plain NumPy values -> result
     partials: Callable | None = None  # elementwise: (*inputs, out) -> local per input (a tuple when several)
-    local: Callable | None = None  # reduce: (xs, out, axis) -> local shaped like xs
+    # elementwise, optional: one (*inputs, out) -> local per input, where each costs a pass over the result (a
+    # comparison): a tensor node then computes only the ones read (ReLU's max(0, z) never needs the 0's)
+    each: tuple[Callable, ...] = ()
+    local: Callable | None = None  # reduce: (xs, out, axis) -> local shaped like xs (a number if the same for all)
     nondiff: Callable | None = None  # where the derivative does not exist (the local there is 0)
     vjp: tuple[Callable, ...] = ()  # (g, args, out, params) -> chain per input, where the kind needs it
     jvp: tuple[Callable, ...] = ()  # (t, args, out, params) -> tangent of the result, per input
@@ -119,13 +122,17 @@ class Entry:
     def bind(self, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> dict[str, Any]:
         """NumPy's signature of func bound to the call: {parameter: value} for the operands and the options
         (defaults filled in); any other argument given a value that is not its default is refused."""
-        if not kwargs:  # the common call, x + y or np.exp(x): positional operands only, bound without inspect
-            plan = self.plans.get(func)
-            if plan is None:
-                plan = self.plans[func] = self._plan(func)
-            names, defaults = plan
-            if len(names) - len(defaults) <= len(args) <= len(names):
-                return {**defaults, **dict(zip(names, args, strict=False))}
+        # the common calls, x + y, np.exp(x), np.sum(x, axis=1, keepdims=True): operands and options only, bound
+        # without inspect (a tenth of its time)
+        plan = self.plans.get(func)
+        if plan is None:
+            plan = self.plans[func] = self._plan(func)
+        names, defaults, required, keywords = plan
+        if len(args) <= len(names) and all(k in keywords for k in kwargs) and not any(
+                k in names[:len(args)] for k in kwargs):
+            bound = {**defaults, **dict(zip(names, args, strict=False)), **kwargs}
+            if all(k in bound for k in required):
+                return bound
         sig = self.signature(func)
         what = what or display_name(func)
         try:
@@ -150,9 +157,10 @@ class Entry:
         return {k: _unset(v) for k, v in bound.arguments.items() if k in self.operands or k in self.options}
 
 
-    def _plan(self, func: Callable) -> tuple[tuple[str, ...], dict[str, Any]]:
-        """The leading positional parameters that are all operands or options, and every operand's and
-        option's default: enough to bind a call without keywords."""
+    def _plan(self, func: Callable) -> tuple[tuple[str, ...], dict[str, Any], set[str], set[str]]:
+        """The leading positional parameters that are all operands or options, every operand's and option's
+        default, the operands and options without one, and those a call may give by keyword: enough to bind a
+        call that gives only operands and options."""
         sig = self.signature(func)
         names = []
         for p in sig.parameters.values():
@@ -160,9 +168,11 @@ class Entry:
                     p.name in self.operands or p.name in self.options):
                 break
             names.append(p.name)
-        defaults = {p.name: _unset(p.default) for p in sig.parameters.values()
-                    if (p.name in self.operands or p.name in self.options) and p.default is not p.empty}
-        return tuple(names), defaults
+        ours = [p for p in sig.parameters.values() if p.name in self.operands or p.name in self.options]
+        defaults = {p.name: _unset(p.default) for p in ours if p.default is not p.empty}
+        required = {p.name for p in ours if p.default is p.empty}
+        keywords = {p.name for p in ours if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return tuple(names), defaults, required, keywords
 
 
 @functools.cache

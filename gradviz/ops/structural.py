@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import operator
 import weakref
+from itertools import accumulate
 from typing import Any, Callable
 
 import numpy as np
@@ -75,7 +76,7 @@ class Structural(Kind):
                 refs.append(ref)
         else:
             tracer.reserve(len(values), name)
-            starts = np.cumsum([0] + [x.size for x in xs]).tolist()
+            starts = list(accumulate((x.size for x in xs), initial=0))
             args = tuple(x.value for x in xs)
             refs = [tracer.op_node(name, v, [x.ref for x in xs], [None] * len(xs), False,
                                    (args, {**(params or {}), "source": m, "starts": starts}))
