@@ -273,7 +273,7 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
                 visit(child, v, depth - 1)
 
     for g, v in list(glob.items()):
-        if not g.startswith("__") and g not in leaves and g not in constants:
+        if not g.startswith("__") and g not in leaves and g not in constants and not isinstance(v, _CODE):
             places[g] = (glob, g)
             visit(g, v, MAX_DEPTH)
 
@@ -301,6 +301,10 @@ def find_state(fn: Callable, leaves: dict[str, np.ndarray], constants: dict[str,
         raise ModelError(f"{_where(fn)}{fn.__name__} has no parameters and the model keeps no float arrays: "
                          f"there is nothing to differentiate with respect to")
     return state
+
+
+# what a module's globals mostly are, and never a parameter or an object holding one: skipped at once
+_CODE = (types.FunctionType, types.BuiltinFunctionType, types.ModuleType, type)
 
 
 def _matches(name: str, pattern: str) -> bool:
