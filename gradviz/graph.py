@@ -70,10 +70,11 @@ class Edge:
 
 
 class LazyEdge(Edge):
-    """A tensor edge whose local partial is computed when something first reads it: backward often needs
-    none (x + y scales the upstream by 1, an edge from a constant is never differentiated), and an array of
-    partials is as large as the result. `partial(arg)` computes it; the slot `local` stays unset until then,
-    so reading it lands in __getattr__ once and is a plain slot read afterwards."""
+    """A tensor edge whose local partial is computed when something first reads it: backward needs it only as
+    computed (a number, a mask: `partial.raw(arg)`), an edge from a constant never, and the array shaped like
+    the result is as large as the result. `partial(arg)` computes that array; the slot `local` stays unset
+    until then, so reading it lands in __getattr__ once and is a plain slot read afterwards. While `partial`
+    is set, backward reads the partial from it: the local is not to be assigned before that."""
 
     __slots__ = ("partial",)
 

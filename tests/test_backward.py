@@ -55,6 +55,18 @@ def test_x_times_x_gives_two_edges_each_with_local_x():
     assert g.grad("x") == 6.0
 
 
+def test_relu_local_read_after_backward_is_a_float_mask_and_the_constant_has_none():
+    # backward multiplies by the mask z > 0 as computed (bool); the graph's local is computed when read: floats
+    g = gradviz.trace(lambda z: np.sum(np.maximum(0, z) * np.array([1.0, 2.0, 3.0])), granularity="tensor",
+                      z=[-1.0, 0.5, 2.0])
+    (relu,) = [n for n in g.nodes if n.op == "maximum"]
+    zero_edge, z_edge = g.in_edges(relu.id)
+    assert zero_edge.local is None and zero_edge.chain is None
+    assert z_edge.local.dtype == np.float64 and z_edge.local.tolist() == [0.0, 1.0, 1.0]
+    assert z_edge.upstream.tolist() == [1.0, 2.0, 3.0] and z_edge.chain.tolist() == [0.0, 2.0, 3.0]
+    assert g.grad("z").tolist() == [0.0, 2.0, 3.0]
+
+
 def test_backward_twice_gives_the_same_numbers():
     g = gradviz.trace_file(SAMPLES[0].parent / "neuron.py", granularity="scalar")
     first = g.to_dict()
