@@ -116,25 +116,24 @@ class Traced:
     def nonzero(self): return self.value.nonzero()
 
     # -- NumPy protocols ---------------------------------------------------------------------
+    # Tracer.call answers a call on plain arrays only (np.zeros… the model made) with NumPy's own result
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if not (any(type(a) is Traced and a.ref is not None for a in inputs) or holds_live((inputs, kwargs))):
-            # plain arrays the model made (np.zeros…) only: NumPy's own result
-            return canvas(self.tracer, getattr(ufunc, method)(*plain(inputs), **plain(kwargs)))
         func = ufunc if method == "__call__" else getattr(ufunc, method)
         entry = FUNCTIONS.get(func)
         if entry is not None:
             return self.tracer.call(entry, func, inputs, kwargs)
+        if not holds_live((inputs, kwargs)):
+            return canvas(self.tracer, func(*plain(inputs), **plain(kwargs)))
         if method == "__call__" and ufunc in NOGRAD_UFUNCS:
             return ufunc(*map(plain, inputs), **kwargs)
         raise UnsupportedOperation(unsupported(f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")))
 
     def __array_function__(self, func, types, args, kwargs):
-        if not holds_live((args, kwargs)) and (func not in FUNCTIONS or FUNCTIONS[func].kind is None
-                                               or FUNCTIONS[func].kind.name != "structural"):
-            return canvas(self.tracer, func(*plain(args), **plain(kwargs)))
         entry = FUNCTIONS.get(func)
         if entry is not None:
             return self.tracer.call(entry, func, args, kwargs)
+        if not holds_live((args, kwargs)):
+            return canvas(self.tracer, func(*plain(args), **plain(kwargs)))
         if func in NOGRAD_FUNCTIONS:
             return func(*map(plain, args), **kwargs)
         raise UnsupportedOperation(unsupported(display_name(func)))
