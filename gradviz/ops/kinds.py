@@ -274,11 +274,7 @@ class Contraction(Kind):
     def trace(self, tracer, entry, args):
         operands, ins, out, forward = entry.spec(**args)
         xs = [tracer.lift(a) for a in operands]
-        sizes = letter_sizes([x.shape for x in xs], ins)
-        letters = "".join(dict.fromkeys("".join(ins)))  # the order the products are made in
-        contracted = [c for c in letters if c not in out]
-        out_size = math.prod(sizes[c] for c in out)
-        if not tracer.scalar:
+        if not tracer.scalar:  # NumPy's own function checks the shapes
             tracer.reserve(1, entry.name)
             vals = tuple(x.value for x in xs)
             with np.errstate(all="ignore"):
@@ -289,6 +285,10 @@ class Contraction(Kind):
                 locals_ = [einsum_vjp(np.ones(value.shape), i, vals, ins, out) for i in range(len(xs))]
             return tracer.wrap(value, tracer.op_node(entry.name, value, [x.ref for x in xs], locals_, False,
                                                      (vals, params)))
+        sizes = letter_sizes([x.shape for x in xs], ins)
+        letters = "".join(dict.fromkeys("".join(ins)))  # the order the products are made in
+        contracted = [c for c in letters if c not in out]
+        out_size = math.prod(sizes[c] for c in out)
         full = tuple(sizes[c] for c in letters)
         products, sums = math.prod(full) * (len(xs) - 1), (out_size if contracted else 0)
         shapes = (" @ " if entry.name in ("matmul", "dot") else ", ").join(str(x.shape) for x in xs)
