@@ -196,7 +196,12 @@ class Tracer:
     def call(self, entry: Entry, func: Callable, args: tuple, kwargs: dict, what: str | None = None) -> Any:
         """One call of a NumPy function (or method, or operator) on traced values, bound to NumPy's signature
         and made into nodes by the entry's kind (a primitive) or its derivation (composed of primitives)."""
-        live = any(type(a) is Traced and a.ref is not None for a in args) or holds_live((args, kwargs))
+        for a in args:  # the common case first: a traced argument with a node
+            if type(a) is Traced and a.ref is not None:
+                live = True
+                break
+        else:
+            live = holds_live((args, kwargs))
         if not live and not isinstance(entry.kind, Structural):
             return canvas(self, func(*plain(args), **plain(kwargs)))  # plain arrays only (np.zeros… + 1)
         arguments = entry.bind(func, args, kwargs, what)

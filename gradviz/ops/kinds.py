@@ -109,14 +109,14 @@ class Elementwise(Kind):
         with np.errstate(all="ignore"):
             out = np.asarray(entry.forward(*vals, **(params or {})), dtype=float)
             nondiff = entry.nondiff(*vals, out) if entry.nondiff else None
+            # a tensor's local partials are computed when first read (backward may need none)
+            partials = _as_tuple(entry.partials(*vals, out)) if tracer.scalar else None
         name = entry.name
-        if not tracer.scalar:  # the local partials are computed when first read (backward may need none)
+        if not tracer.scalar:
             nid = tracer.op_node(name, out, [x.ref for x in xs], _Partials(entry, vals, out),
                                  nondiff is not None and bool(np.any(nondiff)), (tuple(vals), params or {}))
             return tracer.wrap(out, nid)
-        with np.errstate(all="ignore"):
-            partials = _as_tuple(entry.partials(*vals, out))
-        if tracer.scalar and out.ndim == 0:
+        if out.ndim == 0:
             # scalars in, one scalar out (a loop over Python numbers): skip the array bookkeeping below
             srcs = [int(x.ref) for x in xs]
             if self.sums:

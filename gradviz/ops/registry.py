@@ -128,10 +128,10 @@ class Entry:
         if plan is None:
             plan = self.plans[func] = self._plan(func)
         names, defaults, required, keywords = plan
-        if len(args) <= len(names) and all(k in keywords for k in kwargs) and not any(
-                k in names[:len(args)] for k in kwargs):
+        if len(args) <= len(names) and (not kwargs or (keywords.issuperset(kwargs)
+                                                       and kwargs.keys().isdisjoint(names[:len(args)]))):
             bound = {**defaults, **dict(zip(names, args, strict=False)), **kwargs}
-            if all(k in bound for k in required):
+            if required.issubset(bound):
                 return bound
         sig = self.signature(func)
         what = what or display_name(func)
