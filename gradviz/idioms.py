@@ -102,9 +102,11 @@ def stand_ins() -> dict[Callable, Callable]:
         """np.sum([a, b]), np.exp([a, b]): NumPy looks for a traced value only in the argument itself, not
         inside a list, and would convert the list; the stand-in makes the list an array of their nodes."""
         def f(*args, **kwargs):
-            if any(isinstance(a, (list, tuple)) and holds_live(a) for a in args):
-                args = tuple(table[np.array](a) if isinstance(a, (list, tuple)) and holds_live(a) else a
-                             for a in args)
+            for a in args:  # a loop, not any(): this runs for every NumPy call of the model
+                if isinstance(a, (list, tuple)) and holds_live(a):
+                    args = tuple(table[np.array](a) if isinstance(a, (list, tuple)) and holds_live(a) else a
+                                 for a in args)
+                    break
             return func(*args, **kwargs)
         return _Ufunc(func, f) if isinstance(func, np.ufunc) else functools.wraps(func)(f)
 
