@@ -72,6 +72,12 @@ def test_rounding_noise_reads_zero_in_the_tables_of_the_spiral():
     assert not any(f"e-{k}" in text for k in range(13, 30))
 
 
+def test_the_gradient_title_shows_an_output_that_starts_with_nan():
+    # "[nan, 0]" was read as rich markup, a style tag, and the title said "Gradient (output = )"
+    graph = trace(lambda x: np.log(x), x=np.array([-1.0, 1.0]))
+    assert "Gradient (output = [nan, 0])" in _render(tables(graph), 100)
+
+
 def test_an_output_that_depends_on_no_leaf_says_why_under_the_empty_backward_table():
     def relu(x):
         if x > 0:

@@ -49,9 +49,10 @@ def backward_table(graph: Graph) -> Table:
 
 
 def _table(title: str) -> Table:
-    """A table without rules between columns, so the width goes to names and numbers."""
-    return Table(title=title, title_justify="left", box=None, padding=(0, 1), pad_edge=False,
-                 header_style="bold", title_style="bold")
+    """A table without rules between columns, so the width goes to names and numbers. The title is Text, never
+    markup: an output [nan, 0] in it would read as a style tag and vanish."""
+    return Table(title=Text(title, style="bold"), title_justify="left", box=None, padding=(0, 1), pad_edge=False,
+                 header_style="bold")
 
 
 class Fitted:
