@@ -1,5 +1,7 @@
-"""The command line: one small function per command; parses, calls, prints. No maths here."""
-from __future__ import annotations
+"""The command line: one small function per command; parses, calls, prints. No maths here.
+
+No `from __future__ import annotations` here: typer reads every command's annotations at each start, and
+as strings each one is compiled and evaluated (1.5 ms more of every command's start)."""
 
 import sys
 from contextlib import contextmanager
