@@ -198,7 +198,7 @@ def trace(
         dest = out_dir / f"{path.stem}-steps.html"
         with _status("drawing the steps"):
             renderer = write_steps(figure, dest, rankdir, collapse, force)
-        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose else ""), markup=False)
+        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose else ""), markup=False, emoji=False)
         pages.append(dest)
     if open_:
         _open(pages)
@@ -338,7 +338,7 @@ def _write(graph, formats: list[str], stem: str, output: Optional[Path], out_dir
         except RenderError as exc:
             skipped.setdefault(str(exc).replace(fmt.upper(), "\0"), []).append(fmt.upper())
             continue
-        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose and renderer else ""), markup=False)
+        out.print(f"wrote {dest}" + (f" ({renderer})" if verbose and renderer else ""), markup=False, emoji=False)
         if fmt == "html":
             pages.append(dest)
     for cause, names in skipped.items():
