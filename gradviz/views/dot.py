@@ -292,7 +292,7 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
         rounded = shape != "box" or "rounded" in style
         look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if rounded else "")
         rows.append(f'<tr><td bgcolor="{fill}" color="{border}" border="{peripheries}"{look} fixedsize="true" '
-                    f'width="24" height="14"> </td><td align="left">{text}</td></tr>')
+                    f'width="24" height="14"></td><td align="left">{text}</td></tr>')
     bars = "|{}|" if graph.granularity == "scalar" else "‖{}‖"
     if graph.wrt is None:
         notes = [
