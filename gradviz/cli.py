@@ -3,6 +3,8 @@
 No `from __future__ import annotations` here: typer reads every command's annotations at each start, and
 as strings each one is compiled and evaluated (1.5 ms more of every command's start)."""
 
+import atexit
+import gc
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -511,6 +513,10 @@ def ops(
 def main() -> None:
     """The console script. Exit status: 0 done, 1 a gradviz bug, 2 a user's mistake, 3 a figure not drawn
     or a warning under --strict, 130 interrupted."""
+    # At exit CPython's garbage collector walks every object numpy, rich and typer made, only to free memory
+    # the process is about to hand back: 20 ms, a sixth of `gradviz trace`. Frozen, they are left to the OS;
+    # files are closed and output flushed as before (nothing of gradviz waits for a collection to do that).
+    atexit.register(gc.freeze)
     try:
         # standalone_mode=False: errors come back here, where each becomes one line on stderr
         code = app(standalone_mode=False)
