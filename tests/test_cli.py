@@ -92,6 +92,13 @@ def test_hostile_model_file_name_renders(tmp_path):
     assert "rankdir=TB" in (tmp_path / 'out/we<ird> & "name".dot').read_text()
 
 
+def test_wrote_line_names_the_file_as_written(tmp_path):
+    # the line went through rich's emoji codes: a file named a:smile:.svg was reported as a😄.svg
+    r = gradviz("trace", str(NEURON), "--no-table", "-f", "dot", "-o", "a:smile:.dot", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "wrote a:smile:.dot\n"
+
+
 def test_gallery_draws_every_model(tmp_path):
     (tmp_path / "models").mkdir()
     for name in ("neuron.py", "relu.py"):

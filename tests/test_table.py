@@ -9,15 +9,16 @@ import pytest
 from rich.console import Console
 
 from gradviz import trace, trace_file
-from gradviz.views.table import backward_table, forward_table, gradient_table, tables
+from gradviz.views.table import Fitted, backward_table, forward_table, gradient_table, tables
 
 from conftest import SAMPLES
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.py"))
 
 
-def _render(renderable, width: int) -> str:
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+def _render(renderable, width: int, color: bool = False) -> str:
+    colors = {"force_terminal": True, "color_system": "truecolor"} if color else {"color_system": None}
+    console = Console(file=io.StringIO(), width=width, highlight=False, **colors)
     console.print(renderable)
     return console.file.getvalue()
 
@@ -40,6 +41,23 @@ def test_no_name_or_number_is_split_across_lines(path, granularity, width):
         # two lines (or cut short with …) would be missing there
         expected = sum(cell.count(word) for cell in cells)
         assert text.count(word) >= expected, f"{word!r} is split or cut in {path.name} at {width} columns"
+
+
+@pytest.mark.parametrize("width", [30, 60, 100])
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_tables_are_drawn_as_richs_table_draws_them_at_the_same_widths(path, width):
+    """Fitted draws the lines itself (rich's layout of every cell was half the command's own time): the same
+    characters and the same styles, escape sequences and all, as rich's Table given Fitted's widths."""
+    graph = trace_file(path)
+    for table in (forward_table(graph), backward_table(graph), gradient_table(graph)):
+        fitted = Fitted(table)
+        widths = fitted.widths(width)
+        if widths is None:  # narrower than the widest words: rich draws it
+            continue
+        ours = [_render(fitted, width, color) for color in (False, True)]
+        for column, w in zip(table.columns, widths, strict=True):
+            column.width = w
+        assert ours == [_render(table, width, color) for color in (False, True)]
 
 
 def test_softmax_gradient_table_shows_its_nine_numbers():
@@ -70,6 +88,12 @@ def test_rounding_noise_reads_zero_in_the_tables_of_the_spiral():
     assert np.max(np.abs(shift.grad)) < 1e-15
     text = _render(tables(graph), 100)
     assert not any(f"e-{k}" in text for k in range(13, 30))
+
+
+def test_the_gradient_title_shows_an_output_that_starts_with_nan():
+    # "[nan, 0]" was read as rich markup, a style tag, and the title said "Gradient (output = )"
+    graph = trace(lambda x: np.log(x), x=np.array([-1.0, 1.0]))
+    assert "Gradient (output = [nan, 0])" in _render(tables(graph), 100)
 
 
 def test_an_output_that_depends_on_no_leaf_says_why_under_the_empty_backward_table():

@@ -8,7 +8,6 @@ labels are HTML-like, so `<`, `>`, `&` and quotes are entities and nothing reach
 """
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
@@ -292,7 +291,7 @@ def _legend(graph: Graph, anchor: int | None) -> list[str]:
         rounded = shape != "box" or "rounded" in style
         look = ' style="dashed"' if "dashed" in style else (' style="rounded"' if rounded else "")
         rows.append(f'<tr><td bgcolor="{fill}" color="{border}" border="{peripheries}"{look} fixedsize="true" '
-                    f'width="24" height="14"> </td><td align="left">{text}</td></tr>')
+                    f'width="24" height="14"></td><td align="left">{text}</td></tr>')
     bars = "|{}|" if graph.granularity == "scalar" else "‖{}‖"
     if graph.wrt is None:
         notes = [
@@ -334,7 +333,11 @@ def _attrs(attrs: dict[str, str]) -> str:
     return ", ".join(f'{k}="{v}"' for k, v in attrs.items())
 
 
+# html.escape's entities, without importing the html module (its table of 2,231 named entities: 1 ms a start)
+_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
 def _html(text: str) -> str:
     """User text inside an HTML-like label: markup characters as entities, line breaks as spaces, other
     control characters spelled out (\\x1b), since DOT and XML cannot hold them."""
-    return html.escape(fmt.printable(" ".join(str(text).split())), quote=True)
+    return fmt.printable(" ".join(str(text).split())).translate(_ENTITIES)

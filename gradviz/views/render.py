@@ -2,8 +2,8 @@
 
 Two renderers, tried in this order:
 
-* **system Graphviz** -- the ``dot`` program on PATH, run through the ``graphviz``
-  Python package. Renders SVG, PNG and PDF.
+* **system Graphviz** -- the ``dot`` program on PATH, given the DOT on stdin.
+  Renders SVG, PNG and PDF.
 * **embedded Graphviz** -- the ``graphviz-pure`` wheel (a Rust port of Graphviz
   16.1 that pip installs as a self-contained ``graphviz-pure`` program next to the
   Python interpreter), so ``pip install gradviz`` alone is enough for SVG and PNG.
@@ -28,8 +28,15 @@ Environment:
     (useful for tests and benchmarks); ``system`` forces the system ``dot``;
     unset, empty or ``auto`` picks the system ``dot`` when there is one.
 
-Nothing here imports ``graphviz`` (or ``importlib.metadata``) at module level:
-they are imported by the functions that need them, to keep CLI startup fast.
+Both renderers are run as programs, with the DOT on stdin and the figure on
+stdout; their stderr is read only when one fails. Warnings (a renderer's notes
+on the DOT gradviz wrote, which a user cannot act on; the embedded renderer's
+on every non-ASCII character) are not passed on: the tests render every
+sample's figure with system ``dot`` and require an empty stderr instead.
+
+``importlib.metadata`` is imported only as the last resort of finding the
+embedded renderer, to keep CLI startup fast; the ``graphviz`` Python package
+is not used (its import cost 5–7 ms of every ``gradviz trace``).
 """
 from __future__ import annotations
 
@@ -79,7 +86,7 @@ def render(source: str, fmt: str) -> tuple[bytes, str]:
     dot = None if choice == "embedded" else system_dot()
     if dot is not None:
         # the path, not `dot -V`: asking the version would cost a second process on every render
-        return _render_system(source, fmt), f"system Graphviz dot ({dot})"
+        return _render_system(dot, source, fmt), f"system Graphviz dot ({dot})"
     if choice == "system":
         raise RenderError(f"GRADVIZ_RENDERER=system but the Graphviz 'dot' program is not on PATH: {_INSTALL_HINT}")
     exe, label = _embedded_renderer()
@@ -137,20 +144,8 @@ def _pdf_from_svg(svg: bytes) -> bytes:
 # --- system Graphviz -------------------------------------------------------------------------
 
 
-def _render_system(source: str, fmt: str) -> bytes:
-    import graphviz  # lazy: costs startup time
-
-    try:
-        data = graphviz.pipe(engine="dot", format=fmt, data=source.encode("utf-8"), quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise RenderError(f"the Graphviz 'dot' program could not be run: {_INSTALL_HINT}") from None
-    except subprocess.CalledProcessError as exc:
-        raise RenderError(f"Graphviz could not render the graph: {_first_error(exc.stderr)}") from None
-    except OSError as exc:
-        raise RenderError(f"the Graphviz 'dot' program could not be run: {exc}") from None
-    if not data:
-        raise RenderError(f"Graphviz produced no {fmt.upper()} output")
-    return data
+def _render_system(dot: str, source: str, fmt: str) -> bytes:
+    return _run([dot, f"-T{fmt}"], source, fmt, "the Graphviz 'dot' program", None)
 
 
 # --- embedded Graphviz (graphviz-pure) -------------------------------------------------------
@@ -217,18 +212,17 @@ def _embedded_from_metadata() -> tuple[str | None, str | None]:
 
 
 def _render_embedded(exe: str, source: str, fmt: str) -> bytes:
+    return _run([exe, "-Kdot", f"-T{fmt}"], source, fmt, "the embedded Graphviz", _EMBEDDED_TIMEOUT)
+
+
+def _run(argv: list[str], source: str, fmt: str, program: str, timeout: float | None) -> bytes:
+    """The figure a renderer program writes to stdout for the DOT source on its stdin."""
     try:
-        proc = subprocess.run(
-            [exe, "-Kdot", f"-T{fmt}"],
-            input=source.encode("utf-8"),
-            capture_output=True,
-            timeout=_EMBEDDED_TIMEOUT,
-            check=False,
-        )
+        proc = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"the embedded Graphviz did not finish within {_EMBEDDED_TIMEOUT} s") from None
+        raise RenderError(f"{program} did not finish within {timeout} s") from None
     except OSError as exc:
-        raise RenderError(f"the embedded Graphviz could not be run: {exc}") from None
+        raise RenderError(f"{program} could not be run: {exc}") from None
     if proc.returncode != 0:
         raise RenderError(f"Graphviz could not render the graph: {_first_error(proc.stderr)}")
     if not proc.stdout:
