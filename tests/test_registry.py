@@ -107,6 +107,19 @@ def _refusable(entry, func):
 SIGNATURE_CASES = [(e, f) for e in ENTRIES for f in e.callables if f is not operator.getitem]
 
 
+def _numpys_own(func):
+    try:
+        return inspect.signature(func)
+    except ValueError:  # NumPy before 2.4 gives none for ufuncs and C functions
+        return None
+
+
+@pytest.mark.parametrize("func", sorted({f for _, f in SIGNATURE_CASES if _numpys_own(f) is not None
+                                         and not inspect.isfunction(f)}, key=str), ids=str)
+def test_signatures_built_for_ufuncs_and_c_functions_are_numpys_own(func):
+    assert str(numpy_signature(func)) == str(inspect.signature(func))
+
+
 @pytest.mark.parametrize("entry, func", SIGNATURE_CASES, ids=[f"{e.name}-{getattr(f, '__name__', f)}"
                                                               for e, f in SIGNATURE_CASES])
 def test_keyword_arguments_follow_numpys_signature_and_the_rest_are_refused(entry, func):

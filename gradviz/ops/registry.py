@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from .kinds import Kind
 
 
-# NumPy before 2.4 gives no inspect.signature for its ufuncs and C functions: a ufunc's follows from its
-# numbers of inputs and outputs; the C functions gradviz registers are written out, as NumPy 2.4 gives them.
+# NumPy before 2.4 gives no inspect.signature for its ufuncs and C functions, and 2.4 builds them slowly: a
+# ufunc's follows from its numbers of inputs and outputs; the C functions gradviz registers are written out, as
+# NumPy 2.4 gives them.
 _C_SIGNATURES = {
     "concatenate": lambda arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind": None,
     "where": lambda condition, x=None, y=None, /: None,
@@ -32,27 +33,31 @@ _C_SIGNATURES = {
     "dot": lambda a, b, out=None: None,
     "inner": lambda a, b, /: None,
     "vdot": lambda a, b, /: None,
-    "reduce": lambda array, /, axis=0, dtype=None, out=None, **kwargs: None,  # a ufunc's methods
-    "accumulate": lambda array, /, axis=0, dtype=None, out=None: None,
-    "outer": lambda A, B, /, **kwargs: None,
     "array": lambda object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=None: None,
     "asarray": lambda a, dtype=None, order=None, *, device=None, copy=None, like=None: None,
     "zeros": lambda shape, dtype=None, order="C", *, device=None, like=None: None,
     "empty": lambda shape, dtype=None, order="C", *, device=None, like=None: None,
 }
+_UFUNC_METHODS = {
+    "reduce": lambda array, /, axis=0, dtype=None, out=None, **kwargs: None,
+    "accumulate": lambda array, /, axis=0, dtype=None, out=None: None,
+    "outer": lambda A, B, /, **kwargs: None,
+}
 
 
 def numpy_signature(func: Callable) -> inspect.Signature:
-    """NumPy's own signature of func, on every NumPy the project supports."""
-    try:
-        return inspect.signature(func)
-    except ValueError:
-        if isinstance(func, np.ufunc):
-            return _ufunc_signature(func)
-        stand_in = _C_SIGNATURES.get(getattr(func, "__name__", ""))
-        if stand_in is None:
-            raise
-        return inspect.signature(stand_in)
+    """NumPy's own signature of func, on every NumPy the project supports. Ufuncs' and the C functions' are
+    built here on every version (NumPy 2.4 parses a C function's from text with tokenize: 4 ms of every
+    start; tests/test_registry.py checks they equal NumPy's own where it gives them)."""
+    if isinstance(func, np.ufunc):
+        return _ufunc_signature(func)
+    name = getattr(func, "__name__", "")
+    if isinstance(getattr(func, "__self__", None), np.ufunc):  # np.add.reduce
+        stand_in = _UFUNC_METHODS.get(name)
+    else:
+        stand_in = _C_SIGNATURES.get(name) if func is getattr(np, name, None) or func is getattr(
+            np.ndarray, name, None) else None
+    return inspect.signature(func if stand_in is None else stand_in)
 
 
 def _ufunc_signature(func: np.ufunc) -> inspect.Signature:
