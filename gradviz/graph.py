@@ -863,7 +863,10 @@ def _bulk_edges(rows: Any, width: int, n_rules: int, last_dst: int) -> list | No
     if not (set(map(type, srcs)) <= {int} and set(map(type, dsts)) <= {int} and set(map(type, rule_ids)) <= {int}
             and all(set(map(type, c)) <= _FLOAT_OR_NONE for c in cols[3:])):
         return None
-    s, d, r = (np.array(c, dtype=np.int64) for c in (srcs, dsts, rule_ids))
+    try:
+        s, d, r = (np.array(c, dtype=np.int64) for c in (srcs, dsts, rule_ids))
+    except OverflowError:  # a number past 64 bits (orjson reads up to 2**64 - 1): each row checked names it
+        return None
     if not ((s >= 0).all() and (s < d).all() and (np.diff(d) >= 0).all() and d[0] >= last_dst
             and (r >= 0).all() and (r < n_rules).all()):
         return None

@@ -234,6 +234,7 @@ def changed(change) -> str:
     (changed(lambda d: d["nodes"][3].__setitem__(7, 0)),
      "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
     (changed(lambda d: d["edges"][1].__setitem__(1, 99)), "g.json: edges[1]: no node 99"),
+    (changed(lambda d: d["edges"][1].__setitem__(2, 2**63)), "g.json: edges[1]: no node 9223372036854775808"),
     (changed(lambda d: d["edges"][1].__setitem__(1, d["edges"][1][2])),
      "g.json: edges[1]: edges must run from an earlier node to a later one, grouped by their dst in node order, "
      "as gradviz writes them"),
