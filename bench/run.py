@@ -337,6 +337,9 @@ def bench_scaling(sizes: list[int], plot: Path | None) -> None:
     results: dict[str, list[tuple[int, float, float, float, float]]] = {"chain": [], "wide sum": []}
     for n in sizes:
         repeat = 5 if n <= 10_000 else 3 if n <= 100_000 else 1
+        # JSON is quick next to the trace: more runs per median, and never one alone (a single run of a noisy
+        # machine set the 10^6 end of the JSON ratios, five runs of about 2 ms each the 10^3 end)
+        json_repeat = 21 if n <= 10_000 else 5 if n <= 100_000 else 3
         cases = {
             "chain": (lambda n=n: gradviz.trace(chain_model(n - 1), granularity="scalar", x=0.5)),
             "wide sum": (lambda n=n: gradviz.trace(wide_sum, granularity="scalar", x=np.linspace(-1, 1, n - 1))),
@@ -345,10 +348,10 @@ def bench_scaling(sizes: list[int], plot: Path | None) -> None:
             peak, graph = peak_bytes(fn)
             nodes, edges = len(graph.nodes), len(graph.edges)
             text = graph.to_json_bytes()  # once untimed, as the trace above ran once untimed under tracemalloc
-            t_write = median_time(graph.to_json_bytes, repeat)
+            t_write = median_time(graph.to_json_bytes, json_repeat)
             del graph
             gradviz.Graph.from_json(text)
-            t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), repeat)
+            t_read = median_time(lambda text=text: gradviz.Graph.from_json(text), json_repeat)
             del text
             t = median_time(fn, repeat)
             results[kind].append((nodes, t / nodes, peak / nodes, t_write / nodes, t_read / nodes))

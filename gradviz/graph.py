@@ -12,7 +12,7 @@ import math
 import re
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -320,8 +320,7 @@ class Graph:
             head["wrt"] = self.wrt
         head["rules"] = list(rules)
         head["clusters"] = [list(c) for c in self.clusters]
-        head["node_fields"] = list(NODE_FIELDS + (("tangent",) if forward else ()))
-        head["edge_fields"] = list(EDGE_FIELDS + (("tangent",) if forward else ()))
+        head["node_fields"], head["edge_fields"] = _fields(forward)
         dump_text = json.JSONEncoder(ensure_ascii=False).encode
         lines = ["{"] + [f" {dump_text(k)}: {dump_text(v)}," for k, v in head.items()]
         return b"".join([("\n".join(lines) + '\n "nodes": [').encode("utf-8"), b",".join(node_parts),
@@ -338,6 +337,9 @@ class Graph:
         collecting = gc.isenabled()
         gc.disable()  # millions of new lists and objects, none of them garbage (see to_json)
         try:
+            graph = _SavedGraph.load_v2_pieces(text, origin)
+            if graph is not None:
+                return graph
             try:
                 data = orjson.loads(text)
             except orjson.JSONDecodeError:
@@ -476,6 +478,12 @@ def _const_label(value: Any) -> str:
     return f"const{list(arr.shape)}"
 
 
+def _fields(forward: bool) -> tuple[list[str], list[str]]:
+    """The fields of a node row and of an edge row (schema @2); after forward mode, each ends with its tangent."""
+    extra = ("tangent",) if forward else ()
+    return list(NODE_FIELDS + extra), list(EDGE_FIELDS + extra)
+
+
 def _ids_json(ref: Any) -> Any:
     if isinstance(ref, np.ndarray):
         return np.vectorize(lambda i: f"n{i}", otypes=[object])(ref).tolist() if ref.ndim else f"n{int(ref)}"
@@ -591,14 +599,11 @@ class _SavedGraph(Graph):
         return graph, fail, nodes, edges
 
     @classmethod
-    def load_v2(cls, data: Any, origin: str) -> "Graph":
-        """Schema @2. A scalar graph's columns are checked in bulk (a million nodes); where that finds
-        anything unusual, and at tensor granularity, each row is checked on its own, which names the field."""
+    def _start_v2(cls, data: Any, origin: str) -> tuple["_SavedGraph", Any, list, list, list[str]]:
+        """_start, and the fields of schema @2 before its rows, checked: the graph to fill, fail, the node and
+        edge lists, the rules."""
         graph, fail, nodes, edges = cls._start(data, origin, SCHEMA)
-        forward = graph.wrt is not None
-        node_fields = list(NODE_FIELDS + (("tangent",) if forward else ()))
-        edge_fields = list(EDGE_FIELDS + (("tangent",) if forward else ()))
-        for key, expected in (("node_fields", node_fields), ("edge_fields", edge_fields)):
+        for key, expected in zip(("node_fields", "edge_fields"), _fields(graph.wrt is not None), strict=True):
             if data.get(key) != expected:
                 raise fail(key, f"expected {expected}")
         rules = _field(data, "rules", list, None, fail, "")
@@ -610,11 +615,59 @@ class _SavedGraph(Graph):
             if not (isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and type(c[1]) is int and c[1] >= 0):
                 raise fail(f"clusters[{i}]", "expected [an object's name, a call count]")
         graph.clusters = [tuple(c) for c in clusters]
-        if not (graph.granularity == "scalar" and _bulk_load(graph, nodes, edges, forward, rules)):
-            _rows_load(graph, nodes, edges, node_fields, edge_fields, rules, fail)
-        graph.output = _output_v2(data.get("output"), len(graph.nodes), graph.granularity, fail)
-        graph.leaves = _leaves(graph)
-        return graph
+        return graph, fail, nodes, edges, rules
+
+    @classmethod
+    def load_v2(cls, data: Any, origin: str) -> "Graph":
+        """Schema @2. A scalar graph's columns are checked in bulk (a million nodes); where that finds
+        anything unusual, and at tensor granularity, each row is checked on its own, which names the field."""
+        graph, fail, nodes, edges, rules = cls._start_v2(data, origin)
+        if not (graph.granularity == "scalar" and _bulk_load(graph, _slices(nodes), _slices(edges), rules)):
+            _rows_load(graph, nodes, edges, rules, fail)
+        return graph._end_v2(data, fail)
+
+    @classmethod
+    def load_v2_pieces(cls, text: str | bytes, origin: str) -> "Graph | None":
+        """A scalar graph of schema @2 as to_json lays it out, its rows as gradviz writes them, read a piece of
+        rows at a time: each piece parsed, checked and made into nodes or edges while its objects are in the
+        CPU cache, then let go, so the next reuses its memory (the whole document parsed at once is a million
+        lists in fresh memory, and orjson's own buffer for it). None for any other text, and where anything
+        is unusual: from_json then reads the text whole."""
+        import orjson
+
+        if isinstance(text, str):
+            try:
+                text = text.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        start = text.find(_NODES_AT)
+        between = text.find(_EDGES_AT, start + len(_NODES_AT)) if start >= 0 else -1
+        end = text.rfind(b"]")
+        if between < 0 or end < between + len(_EDGES_AT):
+            return None
+        # the document without its rows: "nodes" and "edges" hold 0, then 1; where a key of either name
+        # elsewhere in it would win (or the text is not JSON), the two parses do not show 0 and 1
+        head, tail = text[:start], text[end + 1:]
+        try:
+            zero, one = (orjson.loads(b"%s\n \"nodes\": %s,\n \"edges\": %s%s" % (head, mark, mark, tail))
+                         for mark in (b"0", b"1"))
+        except orjson.JSONDecodeError:
+            return None
+        if not (isinstance(zero, dict) and isinstance(one, dict) and (zero.get("nodes"), zero.get("edges"),
+                                                                    one.get("nodes"), one.get("edges")) == (0, 0, 1, 1)
+                and zero.get("schema") == SCHEMA and zero.get("granularity") == "scalar"):
+            return None
+        zero["nodes"] = zero["edges"] = []  # their rows are read from the text below
+        graph, fail, _, _, rules = cls._start_v2(zero, origin)
+        if not _bulk_load(graph, _pieces(text, start + len(_NODES_AT), between),
+                          _pieces(text, between + len(_EDGES_AT), end), rules):
+            return None
+        return graph._end_v2(zero, fail)
+
+    def _end_v2(self, data: dict, fail: Any) -> "Graph":
+        self.output = _output_v2(data.get("output"), len(self.nodes), self.granularity, fail)
+        self.leaves = _leaves(self)
+        return self
 
     @classmethod
     def load(cls, data: Any, origin: str) -> "Graph":
@@ -692,24 +745,29 @@ class _SavedGraph(Graph):
 
 
 _CHUNK = 2048  # rows written by one orjson call: few enough that their nodes stay in the CPU cache
+_PIECE = 1 << 15  # bytes of rows read by one orjson call (about 450 rows): their objects stay in the CPU cache
+# in to_json's text: what comes before the node rows, and what comes between them and the edge rows
+_NODES_AT, _EDGES_AT = b'\n "nodes": [', b'],\n "edges": ['
 _FLOAT = {float}
 _FLOAT_OR_NONE = {float, type(None)}
 
 
-def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, rules: list[str]) -> bool:
-    """Fill a scalar graph from rows that are all as gradviz writes them, a chunk at a time (the objects of a
-    chunk are still in the CPU cache for the next look at them); False, with the graph to be refilled,
-    at the first thing unusual: then each row is checked on its own."""
-    n, m = len(nodes), len(edges)
+def _bulk_load(graph: "_SavedGraph", node_chunks: Iterable[Any], edge_chunks: Iterable[Any], rules: list[str]) -> bool:
+    """Fill a scalar graph from rows that are all as gradviz writes them, a chunk of rows at a time (the
+    objects of a chunk are still in the CPU cache for the next look at them); False, with the graph to be
+    refilled, at the first thing unusual (a chunk that is not a list of rows included): then each row is
+    checked on its own."""
+    forward = graph.wrt is not None
     node_width, edge_width = len(NODE_FIELDS) + forward, len(EDGE_FIELDS) + forward
     graph.edges, graph._rules, dst_parts = [], [], []
     last_dst, run_start = -1, 0  # the dst of the edge before, and the place of its dst's first edge
-    for k0 in range(0, m, _CHUNK):
-        cols = _bulk_edges(edges[k0:k0 + _CHUNK], edge_width, n, len(rules), last_dst)
+    for rows in edge_chunks:
+        cols = _bulk_edges(rows, edge_width, len(rules), last_dst)
         if cols is None:
             return False
         rule_ids, srcs, dsts, local, upstream, chain_ = cols[:6]
         d = np.array(dsts, dtype=np.int64)
+        k0 = len(graph.edges)
         place = np.arange(k0, k0 + len(d))
         first = np.empty(len(d), dtype=bool)  # an edge that is its dst's first
         first[0] = d[0] != last_dst
@@ -726,17 +784,18 @@ def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, ru
         graph._rules.extend([rules[i] for i in rule_ids])
         dst_parts.append(d)
         last_dst, run_start = int(d[-1]), int(start[-1])
-    firsts = np.searchsorted(np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64), np.arange(n)).tolist()
+    dst = np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64)
     graph.nodes, graph._labels = [], []
-    for i0 in range(0, n, _CHUNK):
-        cols = _bulk_nodes(nodes[i0:i0 + _CHUNK], node_width, len(graph.clusters))
+    for rows in node_chunks:
+        cols = _bulk_nodes(rows, node_width, len(graph.clusters))
         if cols is None:
             return False
         kinds, labels, ops, _, values, grads, nondiffs, clusters = cols[:8]
         names = [label if kind == "leaf" else None for label, kind in zip(labels, kinds, strict=True)]
-        k = len(kinds)
-        part = list(map(Node, range(i0, i0 + k), names, kinds, ops, values, nondiffs, firsts[i0:i0 + k],
-                        repeat(None, k), clusters))
+        i0, k = len(graph.nodes), len(kinds)
+        firsts = np.searchsorted(dst, np.arange(i0, i0 + k)).tolist()
+        part = list(map(Node, range(i0, i0 + k), names, kinds, ops, values, nondiffs, firsts, repeat(None, k),
+                        clusters))
         for node, g in zip(part, grads, strict=True):
             node.grad = g
         if forward:
@@ -744,12 +803,34 @@ def _bulk_load(graph: "_SavedGraph", nodes: list, edges: list, forward: bool, ru
                 node.tangent = t
         graph.nodes.extend(part)
         graph._labels.extend(labels)
-    return True
+    return last_dst < len(graph.nodes)  # edges run to later nodes (checked above): the last dst is the largest
 
 
-def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, node_fields: list, edge_fields: list,
-               rules: list[str], fail: Any) -> None:
+def _slices(rows: list) -> Iterator[list]:
+    return (rows[i:i + _CHUNK] for i in range(0, len(rows), _CHUNK))
+
+
+def _pieces(text: bytes, start: int, end: int) -> Iterator[list | None]:
+    """The rows in text[start:end] (JSON values and the commas between them), parsed about _PIECE bytes at a
+    time, each piece cut where to_json ends one row and begins the next ("],[" and a newline). A piece is
+    None where it is not a JSON list, as it is not when that cut falls inside a row or a string: every piece
+    a list of rows, none empty (_bulk_load sees to that), the rows are exactly those of the whole."""
+    import orjson
+
+    while start < end:
+        cut = text.find(b"],[\n", start + _PIECE, end)
+        stop = end if cut < 0 else cut + 1
+        try:
+            rows = orjson.loads(b"[%s]" % text[start:stop])
+        except orjson.JSONDecodeError:
+            rows = None
+        yield rows
+        start = stop + 1
+
+
+def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, rules: list[str], fail: Any) -> None:
     """Fill the graph from rows checked one by one (schema @2): the first thing wrong raises, naming its field."""
+    node_fields, edge_fields = _fields(graph.wrt is not None)
     cols = _node_rows(nodes, node_fields, graph.granularity, len(graph.clusters), fail)
     kinds, labels, ops, _, values, grads, nondiffs, node_clusters = cols[:8]
     ecols = _edge_rows(edges, edge_fields, cols[3], len(rules), graph.granularity, fail)
@@ -773,11 +854,12 @@ def _rows_load(graph: "_SavedGraph", nodes: list, edges: list, node_fields: list
     graph._rules = [rules[i] for i in rule_ids]
 
 
-def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
-    """The columns of a scalar graph's node rows when every field is as gradviz writes it, else None."""
-    if not all(type(r) is list and len(r) == width for r in rows):
+def _bulk_nodes(rows: Any, width: int, n_clusters: int) -> list | None:
+    """The columns of a scalar graph's node rows (a list, not empty) when every field is as gradviz writes
+    it, else None."""
+    if not rows or not all(type(r) is list and len(r) == width for r in rows):
         return None
-    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    cols = [list(c) for c in zip(*rows, strict=True)]
     kinds, labels, ops, shapes, values, grads, nondiffs, clusters = cols[:8]
     consts = kinds.count("const")
     if not (set(map(type, labels)) <= {str} and kinds.count("op") + kinds.count("leaf") + consts == len(kinds)
@@ -797,21 +879,23 @@ def _bulk_nodes(rows: list, width: int, n_clusters: int) -> list | None:
     return cols
 
 
-def _bulk_edges(rows: list, width: int, n_nodes: int, n_rules: int, last_dst: int) -> list | None:
-    """The columns of a scalar graph's edge rows when every field is as gradviz writes it (after an edge into
-    last_dst), else None."""
-    if not all(type(r) is list and len(r) == width for r in rows):
+def _bulk_edges(rows: Any, width: int, n_rules: int, last_dst: int) -> list | None:
+    """The columns of a scalar graph's edge rows (a list, not empty) when every field is as gradviz writes it
+    (after an edge into last_dst), else None."""
+    if not rows or not all(type(r) is list and len(r) == width for r in rows):
         return None
-    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    cols = [list(c) for c in zip(*rows, strict=True)]
     rule_ids, srcs, dsts = cols[:3]
     if not (set(map(type, srcs)) <= {int} and set(map(type, dsts)) <= {int} and set(map(type, rule_ids)) <= {int}
             and all(set(map(type, c)) <= _FLOAT_OR_NONE for c in cols[3:])):
         return None
-    if rows:
+    try:
         s, d, r = (np.array(c, dtype=np.int64) for c in (srcs, dsts, rule_ids))
-        if not ((s >= 0).all() and (s < d).all() and (d < n_nodes).all() and (np.diff(d) >= 0).all()
-                and d[0] >= last_dst and (r >= 0).all() and (r < n_rules).all()):
-            return None
+    except OverflowError:  # a number past 64 bits (orjson reads up to 2**64 - 1): each row checked names it
+        return None
+    if not ((s >= 0).all() and (s < d).all() and (np.diff(d) >= 0).all() and d[0] >= last_dst
+            and (r >= 0).all() and (r < n_rules).all()):
+        return None
     return cols
 
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import gradviz
-from gradviz.graph import Graph, SavedGraphError
+from gradviz.forward import forward_mode
+from gradviz.graph import Graph, SavedGraphError, _SavedGraph
 from gradviz.views.dot import to_dot
 from gradviz.views.render import render
 
@@ -233,6 +234,7 @@ def changed(change) -> str:
     (changed(lambda d: d["nodes"][3].__setitem__(7, 0)),
      "g.json: nodes[3].cluster: expected an index into clusters, not 0"),
     (changed(lambda d: d["edges"][1].__setitem__(1, 99)), "g.json: edges[1]: no node 99"),
+    (changed(lambda d: d["edges"][1].__setitem__(2, 2**63)), "g.json: edges[1]: no node 9223372036854775808"),
     (changed(lambda d: d["edges"][1].__setitem__(1, d["edges"][1][2])),
      "g.json: edges[1]: edges must run from an earlier node to a later one, grouped by their dst in node order, "
      "as gradviz writes them"),
@@ -291,3 +293,92 @@ def test_a_tensor_graph_whose_output_is_a_list_is_refused():
             Graph.from_json(json.dumps(d), "g.json")
         assert str(info.value) == ("g.json: output: expected a node id (one node holds the whole output at "
                                    "tensor granularity)")
+
+
+
+# -- a scalar graph laid out as to_json lays it out is read a piece of rows at a time: as the whole document is --
+
+def laid_out(d: dict) -> str:
+    """d as JSON text laid out as to_json lays out a graph, a line per row, whatever the rows hold."""
+    def text(v: object) -> str:
+        if not isinstance(v, list):
+            return json.dumps(v, ensure_ascii=False)
+        rows = [text(r) for r in v]
+        return "[" + ",".join("[\n  " + r[1:] if r.startswith("[") else r for r in rows) + "]"
+
+    keys = [k for k in d if k not in ("nodes", "edges")] + [k for k in ("nodes", "edges") if k in d]
+    return "{\n" + ",\n".join(f" {json.dumps(k, ensure_ascii=False)}: {text(d[k])}" for k in keys) + "\n}\n"
+
+
+def read_whole(text: str) -> object:
+    """What the reader makes of the text parsed as one document: the graph's data, or the error's words."""
+    try:
+        return Graph.from_dict(json.loads(text), "g.json").to_dict()
+    except SavedGraphError as exc:
+        return str(exc)
+
+
+def read(text: str | bytes) -> object:
+    try:
+        return Graph.from_json(text, "g.json").to_dict()
+    except SavedGraphError as exc:
+        return str(exc)
+
+
+@pytest.fixture
+def one_row_pieces(monkeypatch):
+    """Each piece the reader parses is one row: it cuts between every two rows."""
+    monkeypatch.setattr("gradviz.graph._PIECE", 1)
+
+
+def scalar_texts() -> list[str]:
+    net = gradviz.trace_file(SAMPLES / "dense_relu.py", granularity="scalar")
+    tangents = forward_mode(gradviz.trace(lambda x, w: np.tanh(x * w).sum(), granularity="scalar",
+                                          x=np.ones(3), w=np.full(3, 0.5)), "x[1]")
+    return [net.to_json(), tangents.to_json()]
+
+
+def test_a_scalar_graph_is_read_a_piece_at_a_time_as_the_whole(one_row_pieces):
+    for text in scalar_texts():
+        assert _SavedGraph.load_v2_pieces(text, "g.json") is not None
+        back = Graph.from_json(text.encode("utf-8"))
+        assert back.to_dict() == read_whole(text) and back.to_json() == text
+
+
+def duplicate_key(text: str, where: str) -> str:
+    key = '"\\u006eodes": []'  # "nodes", spelled with an escape
+    return text.replace("{\n", "{\n " + key + ",\n", 1) if where == "first" else text[:-3] + ",\n " + key + "\n}\n"
+
+
+@pytest.mark.parametrize("change", [
+    lambda t: duplicate_key(t, "first"),  # the rows below win, as in the whole document
+    lambda t: duplicate_key(t, "last"),  # this empty list wins
+    lambda t: t.replace('\n "source"', '\n "source": {"nodes": [1]}, "was"', 1),  # a "nodes" that is not the graph's
+    lambda t: t.replace("[\n  ", "[", 3),  # rows without a line of their own
+    lambda t: t.replace('"inputs[0,0]",', '"inputs],[\\n  [0,0]",', 1),  # a label that reads like a cut
+    lambda t: t.replace(",[]", ",[[1],[\n  2]]", 1),  # a cut inside a row
+    lambda t: t.replace(",[]", ",[[1],[\n  2.0,", 1),  # not JSON
+    lambda t: t.replace(",[]", ',["\n"]', 1),  # not JSON: a line break in a string
+    lambda t: t.replace('\n  "op",', '\n  "op" ,', 5),
+    lambda t: t.replace('\n  "op",', '\n  "plus",', 1),
+    lambda t: t.replace("false", "0", 1),
+    lambda t: t[:-3] + ",\n \"extra\": [[\n  1]]\n}\n",
+    lambda t: t.replace("],\n \"edges\": [", "],\n \"edges\": [\n ", 1),
+    lambda t: t.replace('"scalar"', '"tensor"', 1),
+    lambda t: t.replace("]\n}", "] }", 1),
+    lambda t: t.replace("]\n}", "]\n} []", 1),
+])
+def test_a_changed_text_is_read_as_the_whole_document_is(one_row_pieces, change):
+    text = change(scalar_texts()[0])
+    try:
+        expected = read_whole(text)
+    except json.JSONDecodeError as exc:
+        expected = f"g.json:{exc.lineno}: not valid JSON: {exc.msg}"
+    assert read(text) == expected
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tampered_v2())
+def test_a_tampered_v2_graph_laid_out_as_written_is_read_as_the_whole_document(one_row_pieces, d):
+    text = laid_out(d)
+    assert read(text) == read_whole(text)
