@@ -609,6 +609,8 @@ class _SavedGraph(Graph):
         is unusual: from_json then reads the text whole."""
         import orjson
 
+        if not text.startswith(_FIRST_LINE if isinstance(text, bytes) else _FIRST_LINE.decode()):
+            return None  # not laid out by to_json (an @1 file, say), seen before any look further
         if isinstance(text, str):
             try:
                 text = text.encode("utf-8")
@@ -720,8 +722,8 @@ class _SavedGraph(Graph):
 
 _CHUNK = 2048  # rows written by one orjson call: few enough that their nodes stay in the CPU cache
 _PIECE = 1 << 15  # bytes of rows read by one orjson call (about 450 rows): their objects stay in the CPU cache
-# in to_json's text: what comes before the node rows, and what comes between them and the edge rows
-_NODES_AT, _EDGES_AT = b'\n "nodes": [', b'],\n "edges": ['
+# in to_json's text: its first line, what comes before the node rows, and between them and the edge rows
+_FIRST_LINE, _NODES_AT, _EDGES_AT = b'{\n "schema": "%s",\n' % SCHEMA.encode(), b'\n "nodes": [', b'],\n "edges": ['
 _FLOAT = {float}
 _FLOAT_OR_NONE = {float, type(None)}
 
