@@ -629,9 +629,8 @@ class _SavedGraph(Graph):
                          for mark in (b"0", b"1"))
         except orjson.JSONDecodeError:
             return None
-        if not (isinstance(zero, dict) and isinstance(one, dict) and (zero.get("nodes"), zero.get("edges"),
-                                                                    one.get("nodes"), one.get("edges")) == (0, 0, 1, 1)
-                and zero.get("schema") == SCHEMA and zero.get("granularity") == "scalar"):
+        marks = [(d.get("nodes"), d.get("edges")) if isinstance(d, dict) else None for d in (zero, one)]
+        if marks != [(0, 0), (1, 1)] or zero.get("schema") != SCHEMA or zero.get("granularity") != "scalar":
             return None
         zero["nodes"] = zero["edges"] = []  # their rows are read from the text below
         graph, fail, _, _, rules = cls._start_v2(zero, origin)
