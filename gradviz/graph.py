@@ -635,6 +635,8 @@ class _SavedGraph(Graph):
         is unusual: from_json then reads the text whole."""
         import orjson
 
+        if not text.startswith(_FIRST_LINE if isinstance(text, bytes) else _FIRST_LINE.decode()):
+            return None  # not laid out by to_json (an @1 file, say), seen before any look further
         if isinstance(text, str):
             try:
                 text = text.encode("utf-8")
@@ -653,9 +655,8 @@ class _SavedGraph(Graph):
                          for mark in (b"0", b"1"))
         except orjson.JSONDecodeError:
             return None
-        if not (isinstance(zero, dict) and isinstance(one, dict) and (zero.get("nodes"), zero.get("edges"),
-                                                                    one.get("nodes"), one.get("edges")) == (0, 0, 1, 1)
-                and zero.get("schema") == SCHEMA and zero.get("granularity") == "scalar"):
+        marks = [(d.get("nodes"), d.get("edges")) if isinstance(d, dict) else None for d in (zero, one)]
+        if marks != [(0, 0), (1, 1)] or zero.get("schema") != SCHEMA or zero.get("granularity") != "scalar":
             return None
         zero["nodes"] = zero["edges"] = []  # their rows are read from the text below
         graph, fail, _, _, rules = cls._start_v2(zero, origin)
@@ -746,8 +747,8 @@ class _SavedGraph(Graph):
 
 _CHUNK = 2048  # rows written by one orjson call: few enough that their nodes stay in the CPU cache
 _PIECE = 1 << 15  # bytes of rows read by one orjson call (about 450 rows): their objects stay in the CPU cache
-# in to_json's text: what comes before the node rows, and what comes between them and the edge rows
-_NODES_AT, _EDGES_AT = b'\n "nodes": [', b'],\n "edges": ['
+# in to_json's text: its first line, what comes before the node rows, and between them and the edge rows
+_FIRST_LINE, _NODES_AT, _EDGES_AT = b'{\n "schema": "%s",\n' % SCHEMA.encode(), b'\n "nodes": [', b'],\n "edges": ['
 _FLOAT = {float}
 _FLOAT_OR_NONE = {float, type(None)}
 

@@ -347,7 +347,9 @@ def test_a_scalar_graph_is_read_a_piece_at_a_time_as_the_whole(one_row_pieces):
 
 def duplicate_key(text: str, where: str) -> str:
     key = '"\\u006eodes": []'  # "nodes", spelled with an escape
-    return text.replace("{\n", "{\n " + key + ",\n", 1) if where == "first" else text[:-3] + ",\n " + key + "\n}\n"
+    if where == "first":
+        return text.replace('\n "granularity"', "\n " + key + ',\n "granularity"', 1)
+    return text[:-3] + ",\n " + key + "\n}\n"
 
 
 @pytest.mark.parametrize("change", [
