@@ -471,10 +471,14 @@ def _slice(parts: list[str]) -> str | None:
     return f"{found[0].group(1)}[{','.join(spots)}]"
 
 
+_NAMED_CONSTANTS = {math.e: "e", math.pi: "π"}  # math.e ** x reads e^x·ln e, as a textbook writes it
+
+
 def _const_label(value: Any) -> str:
     arr = np.asarray(value)
     if arr.size == 1:  # enough digits that 1 - 1e-7 does not read as 1
-        return f"{float(arr.ravel()[0]):.10g}"
+        v = float(arr.ravel()[0])
+        return _NAMED_CONSTANTS.get(v) or f"{v:.10g}"
     return f"const{list(arr.shape)}"
 
 

@@ -192,6 +192,16 @@ def test_the_math_module_lists_zip_and_sum_of_a_generator():
     agrees(model, xs=[0.8, 0.21, 0.385], w=[0.5, -0.3, 0.2])
 
 
+def test_e_and_pi_read_as_themselves_in_labels_and_rules():
+    from gradviz.views.format import partial
+
+    g = gradviz.trace(lambda x: math.e ** x + math.pi * x, granularity="scalar", x=2.0)
+    assert sorted(g.label(n.id) for n in g.nodes if n.kind == "const") == ["e", "π"]
+    rules = {partial(g, e) for e in g.edges if g.nodes[e.src].kind == "leaf"}
+    assert rules == {"∂(e**x)/∂x = e^x·ln e", "∂(π*x)/∂x = π"}
+    assert g.grad("x") == pytest.approx(math.e ** 2 + math.pi, rel=1e-12)  # e^x·ln e at 2, and π: by hand
+
+
 def test_a_value_taken_as_a_number_stops_the_gradient_with_one_warning_per_line():
     def model(x, w, stride=2.0):
         n = (x.shape[0] - 2) // stride + 1  # a hyperparameter in disguise
