@@ -689,15 +689,7 @@ class _SavedGraph(Graph):
             if nid in index:
                 raise fail(where, f"id {_short(nid)} is used twice")
             index[nid] = i
-            kind = _field(raw, "kind", str, None, fail, where)
-            if kind not in ("leaf", "const", "op"):
-                raise fail(f"{where}.kind", f"expected 'leaf', 'const' or 'op', not {_short(kind)}")
-            op = _field(raw, "op", (str, type(None)), None, fail, where)
-            shape = _field(raw, "shape", list, None, fail, where)
-            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
-                raise fail(f"{where}.shape", "expected a list of sizes")
-            value = _array(raw.get("value"), shape, granularity, fail, f"{where}.value")
-            grad = _array(raw.get("grad"), shape, granularity, fail, f"{where}.grad", optional=kind == "const")
+            kind, op, shape, value, grad = _node_fields(raw, where, granularity, fail)
             nondiff = _field(raw, "nondiff", bool, False, fail, where)
             label = _field(raw, "label", str, None, fail, where)
             cluster = _field(raw, "cluster", (str, type(None)), None, fail, where)
@@ -904,6 +896,20 @@ def _bulk_edges(rows: Any, width: int, n_rules: int, last_dst: int) -> list | No
     return cols
 
 
+def _node_fields(row: dict, where: str, granularity: str, fail: Any) -> tuple:
+    """A node's kind, op, shape, value and grad, checked (both schemas name these fields alike)."""
+    kind = _field(row, "kind", str, None, fail, where)
+    if kind not in ("leaf", "const", "op"):
+        raise fail(f"{where}.kind", f"expected 'leaf', 'const' or 'op', not {_short(kind)}")
+    op = _field(row, "op", (str, type(None)), None, fail, where)
+    shape = _field(row, "shape", list, None, fail, where)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise fail(f"{where}.shape", "expected a list of sizes")
+    value = _array(row.get("value"), shape, granularity, fail, f"{where}.value")
+    grad = _array(row.get("grad"), shape, granularity, fail, f"{where}.grad", optional=kind == "const")
+    return kind, op, shape, value, grad
+
+
 def _node_rows(rows: list, fields: list, granularity: str, n_clusters: int, fail: Any) -> list:
     """Node rows checked one by one (schema @2), as columns; the first thing wrong raises, naming its field."""
     cols: list[list] = [[] for _ in fields]
@@ -913,15 +919,7 @@ def _node_rows(rows: list, fields: list, granularity: str, n_clusters: int, fail
             raise fail(where, f"expected a list of {len(fields)} fields: {', '.join(fields)}")
         row = dict(zip(fields, raw, strict=True))
         label = _field(row, "label", str, None, fail, where)
-        kind = _field(row, "kind", str, None, fail, where)
-        if kind not in ("leaf", "const", "op"):
-            raise fail(f"{where}.kind", f"expected 'leaf', 'const' or 'op', not {_short(kind)}")
-        op = _field(row, "op", (str, type(None)), None, fail, where)
-        shape = _field(row, "shape", list, None, fail, where)
-        if not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in shape):
-            raise fail(f"{where}.shape", "expected a list of sizes")
-        value = _array(row["value"], shape, granularity, fail, f"{where}.value")
-        grad = _array(row["grad"], shape, granularity, fail, f"{where}.grad", optional=kind == "const")
+        kind, op, shape, value, grad = _node_fields(row, where, granularity, fail)
         nondiff = _field(row, "nondiff", bool, None, fail, where)
         cluster = _field(row, "cluster", (int, type(None)), None, fail, where)
         if isinstance(cluster, bool) or cluster is not None and not 0 <= cluster < n_clusters:
