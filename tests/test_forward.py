@@ -85,7 +85,7 @@ def test_figure_shows_tangents():
     from gradviz.views.dot import to_dot
 
     # e = (a+b)·(b+1) at a = 2, b = 1: ∂c/∂b = 1, ∂d/∂b = 1, ∂e/∂b = d·1 + c·1 = 2 + 3 = 5
-    graph = forward_mode(trace_file(SAMPLES.parent / "tests" / "models" / "diamond.py", granularity="scalar"), "b")
+    graph = forward_mode(trace_file(SAMPLES / "two_paths.py", granularity="scalar"), "b")
     dot = to_dot(graph)
     assert re.search(r"<b>e</b>.*∂e/∂b = 5</font>", dot)
     # each edge into e passes on local × the tangent of its input: d · 1 = 2 and c · 1 = 3

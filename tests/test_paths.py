@@ -14,7 +14,7 @@ from gradviz.views.explain import explain_text
 
 from conftest import SAMPLES, run_cli
 
-DIAMOND = SAMPLES.parent / "tests" / "models" / "diamond.py"  # e = (a + b)·(b + 1) at a = 2, b = 1
+DIAMOND = SAMPLES / "two_paths.py"  # e = (a + b)·(b + 1) at a = 2, b = 1
 
 # 25 diamonds in a row: each doubles the number of paths, so 2^25 = 33,554,432 paths lead from the output
 # down to x; every path's product is 0.5^25 and ∂out/∂x = 2^25 · 0.5^25 = 1.

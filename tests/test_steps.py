@@ -30,7 +30,7 @@ def test_steps_follow_backward_on_the_neuron():
 
 def test_a_node_with_two_uses_completes_after_both():
     # e = (a+b)·(b+1): b feeds c and d, so its gradient (2 + 3 = 5) is complete only after both chains
-    graph = trace_file(SAMPLES.parent / "tests" / "models" / "diamond.py", granularity="scalar")
+    graph = trace_file(SAMPLES / "two_paths.py", granularity="scalar")
     steps = backward_steps(graph)
     b = next(s for s in steps if graph.label(s.node) == "b")
     assert sorted(graph.edges[i].chain for i in b.edges) == [2.0, 3.0]
