@@ -137,13 +137,17 @@ class Elementwise(Kind):
         return _times(up, local, np.shape(ctx[0][arg]))
 
     def backward(self, entry, edge, up, ctx, out):
-        partial = getattr(edge, "partial", None)  # an edge whose local nothing has read yet
-        # the partial as computed (a number, a mask), not the graph's float array shaped like the result
-        local = edge.local if partial is None else partial.raw(edge.arg)
-        return _times(up, local, np.shape(ctx[0][edge.arg]))
+        return _times(up, _as_computed(edge), np.shape(ctx[0][edge.arg]))
 
     def tangent(self, entry, arg, local, t, ctx, out):
         return np.broadcast_to(local * t, np.shape(out))
+
+
+def _as_computed(edge: Any) -> Any:
+    """The edge's local partial as its entry computes it (a number, a mask) while nothing has read the graph's
+    array of it (a LazyEdge's `partial` still set), else that array."""
+    partial = getattr(edge, "partial", None)
+    return edge.local if partial is None else partial.raw(edge.arg)
 
 
 def _number(local: Any) -> Any:
@@ -227,8 +231,7 @@ class Reduce(Kind):
         return _spread(up, local, ctx)
 
     def backward(self, entry, edge, up, ctx, out):
-        partial = getattr(edge, "partial", None)  # an edge whose local nothing has read yet: the local as computed
-        return _spread(up, edge.local if partial is None else partial.raw(edge.arg), ctx)
+        return _spread(up, _as_computed(edge), ctx)
 
     def tangent(self, entry, arg, local, t, ctx, out):
         axes = tuple(i for i, k in enumerate(ctx[1]["keep_shape"]) if k == 1)
